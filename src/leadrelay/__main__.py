@@ -1,0 +1,3 @@
+from leadrelay.cli import main
+
+main()

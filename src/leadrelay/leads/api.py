@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Router
+from ninja.responses import Status
+
+from leadrelay.accounts.auth import ApiKeyAuth
+from leadrelay.accounts.models import ApiKey, OrganizationKind
+from leadrelay.leads.models import Lead, LeadSource
+from leadrelay.leads.schemas import ErrorOut, LeadIn, LeadOut
+from leadrelay.leads.selectors import lead_get
+from leadrelay.leads.services import VisitorFacts, lead_intake
+
+router = Router(tags=["leads"])
+affiliate_auth = ApiKeyAuth(OrganizationKind.AFFILIATE)
+any_key_auth = ApiKeyAuth()
+
+
+def _out(lead: Lead) -> LeadOut:
+    return LeadOut(
+        id=lead.pk,
+        offer_id=lead.offer_id,
+        status=lead.status,
+        reasons=list(lead.reasons),
+        click_id=lead.click_id,
+        created_at=lead.created_at.isoformat(),
+    )
+
+
+@router.post(
+    "/leads",
+    auth=affiliate_auth,
+    response={201: LeadOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
+              422: ErrorOut},
+    summary="Post a lead",
+)  # fmt: skip
+def lead_post(request: HttpRequest, payload: LeadIn) -> Status[LeadOut]:
+    """Post a lead for an offer you are approved to run.
+
+    The answer says at once whether the lead was approved, rejected (with reason
+    codes), marked duplicate, or held for review. Invalid fields are refused with
+    422 and one error per field (`fields.<key>`), and nothing is stored.
+    """
+    api_key: ApiKey = request.auth  # type: ignore[attr-defined]
+    lead = lead_intake(
+        offer_id=payload.offer_id,
+        fields=payload.fields,
+        source=LeadSource.API,
+        affiliate=api_key.organization,
+        click_id=payload.click_id,
+        visitor=VisitorFacts(
+            ip=request.META.get("REMOTE_ADDR"), user_agent=request.headers.get("User-Agent", "")
+        ),
+    )
+    return Status(201, _out(lead))
+
+
+@router.get("/leads/{lead_id}", auth=any_key_auth, response={200: LeadOut, 404: ErrorOut})
+def lead_read(request: HttpRequest, lead_id: int) -> LeadOut:
+    api_key: ApiKey = request.auth  # type: ignore[attr-defined]
+    return _out(lead_get(organization=api_key.organization, lead_id=lead_id))

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from django.db import models
+
+from leadrelay.accounts.models import Organization, User
+from leadrelay.offers.models import Offer
+from leadrelay.tracking.models import SUB_MAX_LENGTH, TrackingLink
+
+
+class LeadStatus(models.TextChoices):
+    PENDING_REVIEW = "pending_review", "Pending review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    DUPLICATE = "duplicate", "Duplicate"
+
+
+class LeadSource(models.TextChoices):
+    API = "api", "Lead-post API"
+    FORM = "form", "Hosted form"
+
+
+class Lead(models.Model):
+    """A prospect's submission for an offer, its attribution and its decision."""
+
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="leads")
+    affiliate = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
+    )
+    link = models.ForeignKey(
+        TrackingLink, null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
+    )
+    click_id = models.CharField(max_length=80, blank=True, db_index=True)
+    sub1 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub2 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub3 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub4 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub5 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    source = models.CharField(max_length=8, choices=LeadSource.choices)
+    fields = models.JSONField(default=dict)
+    email_normalized = models.CharField(max_length=320, blank=True)
+    phone_e164 = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=16, choices=LeadStatus.choices, db_index=True)
+    reasons = models.JSONField(default=list, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    currency = models.CharField(max_length=3)
+    revenue_minor = models.BigIntegerField(default=0, help_text="Booked when approved.")
+    payout_minor = models.BigIntegerField(default=0, help_text="Booked when approved.")
+    created_at = models.DateTimeField(db_index=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["offer", "email_normalized", "created_at"]),
+            models.Index(fields=["offer", "phone_e164", "created_at"]),
+            models.Index(fields=["affiliate", "created_at"]),
+            models.Index(fields=["offer", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Lead {self.pk} ({self.status})"
+
+
+class LeadStatusChange(models.Model):
+    """Who changed a lead's status, when, from what, to what, and why."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16)
+    reasons = models.JSONField(default=list, blank=True)
+    note = models.CharField(max_length=1000, blank=True)
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}: {self.from_status or '∅'} → {self.to_status}"

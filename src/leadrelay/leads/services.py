@@ -1,0 +1,292 @@
+"""Lead intake and decisions.
+
+`lead_intake` is the one way a lead enters leadrelay, from the API or a
+hosted form: validate against the offer's schema (nothing is stored when it
+fails), attribute by click id, check for duplicates, decide, store, and book
+the money for an approved lead, all in one database transaction so a lead
+that was acknowledged is a lead that was committed, with its ledger posting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from leadrelay.accounts.models import Organization, OrganizationKind, User
+from leadrelay.core.clickid import ClickIdentity, ClickIdError, click_id_verify
+from leadrelay.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Problem
+from leadrelay.leads.models import Lead, LeadSource, LeadStatus, LeadStatusChange
+from leadrelay.leads.validation import lead_fields_clean
+from leadrelay.ledger.services import lead_approval_post
+from leadrelay.offers.models import (
+    FieldType,
+    Offer,
+    OfferField,
+    OfferStatus,
+    PayoutModel,
+    ReviewMode,
+)
+from leadrelay.offers.selectors import affiliate_may_promote, offers_visible_to
+from leadrelay.offers.services import offer_payout_for
+from leadrelay.tracking.models import SUB_FIELDS, Click, TrackingLink
+
+
+@dataclass(frozen=True)
+class VisitorFacts:
+    ip: str | None = None
+    user_agent: str = ""
+
+
+def _offer_for_intake(*, offer_id: int, affiliate: Organization | None) -> Offer:
+    if affiliate is not None:
+        offer = offers_visible_to(organization=affiliate).filter(pk=offer_id).first()
+        if offer is None:
+            raise NotFound("Offer")
+        if not affiliate_may_promote(offer=offer, affiliate=affiliate):
+            raise PermissionDenied(
+                "offer_access_required", "You are not approved to run this offer."
+            )
+        return offer
+    offer = Offer.objects.filter(pk=offer_id).first()
+    if offer is None:
+        raise NotFound("Offer")
+    if offer.status != OfferStatus.ACTIVE:
+        raise Conflict("offer_not_active", "This offer is not taking leads.")
+    return offer
+
+
+def _click_identity(click_id: str | None) -> ClickIdentity | None:
+    if not click_id:
+        return None
+    try:
+        return click_id_verify(click_id)
+    except ClickIdError:
+        raise Invalid(
+            [Problem("invalid_click_id", "This click id was not issued by us.", "click_id")]
+        ) from None
+
+
+def _attribution(
+    identity: ClickIdentity | None, affiliate: Organization | None, offer: Offer
+) -> tuple[Organization | None, TrackingLink | None, dict[str, str], list[str]]:
+    """Who gets the lead, through which link and sub ids, and reasons to reject it.
+
+    The click id alone names link, offer and affiliate (the click row may not be
+    written yet); sub ids come from the click row when it exists, else the link.
+    """
+    if identity is None:
+        return affiliate, None, {}, []
+    reasons = []
+    if identity.offer_id != offer.pk:
+        reasons.append("click_offer_mismatch")
+    if affiliate is not None and identity.affiliate_id != affiliate.pk:
+        reasons.append("click_affiliate_mismatch")
+    if reasons:
+        # A mismatched click id attributes nothing: the lead stays with the poster.
+        return affiliate, None, {}, reasons
+    link = TrackingLink.objects.filter(pk=identity.link_id).first()
+    click = Click.objects.filter(click_id=identity.click_id).first()
+    source: Click | TrackingLink | None = click or link
+    subs = {name: getattr(source, name) for name in SUB_FIELDS} if source else {}
+    if affiliate is None:
+        affiliate = Organization.objects.filter(
+            pk=identity.affiliate_id, kind=OrganizationKind.AFFILIATE
+        ).first()
+    return affiliate, link, subs, reasons
+
+
+def _duplicate_of(offer: Offer, email: str, phone: str, now: Any) -> Lead | None:
+    keys = Q()
+    if email:
+        keys |= Q(email_normalized=email)
+    if phone:
+        keys |= Q(phone_e164=phone)
+    if not keys:
+        return None  # empty key fields never match
+    since = now - timedelta(days=settings.LEAD_DUPLICATE_WINDOW_DAYS)
+    # Matched against originals only, so a stream of repeats can't stretch the window.
+    return (
+        Lead.objects.filter(offer=offer, created_at__gte=since)
+        .exclude(status=LeadStatus.DUPLICATE)
+        .filter(keys)
+        .order_by("created_at", "pk")
+        .first()
+    )
+
+
+def _unqualified(schema: list[OfferField], cleaned: dict[str, Any]) -> list[str]:
+    """Reason codes for pre-screening answers that don't qualify: `not_qualified:<key>`."""
+    return [
+        f"not_qualified:{field.key}"
+        for field in schema
+        if field.qualifying_choices
+        and field.key in cleaned
+        and cleaned[field.key] not in field.qualifying_choices
+    ]
+
+
+def _dedupe_keys(offer: Offer, cleaned: dict[str, Any]) -> tuple[str, str]:
+    email = phone = ""
+    for field in offer.fields.all():
+        value = cleaned.get(field.key)
+        if not value:
+            continue
+        if field.type == FieldType.EMAIL and not email:
+            email = str(value).lower()
+        elif field.type == FieldType.PHONE and not phone:
+            phone = str(value)
+    return email, phone
+
+
+def lead_intake(
+    *,
+    offer_id: int,
+    fields: dict[str, Any],
+    source: LeadSource,
+    affiliate: Organization | None = None,
+    click_id: str | None = None,
+    visitor: VisitorFacts | None = None,
+    received_at: datetime | None = None,
+) -> Lead:
+    """Take a lead for an offer. `affiliate` is the API caller (None for hosted forms).
+
+    Raises NotFound / PermissionDenied / Conflict for an offer the caller can't
+    post to and Invalid (422) for fields or a click id that fail; in those cases
+    nothing is stored. Otherwise the lead is stored with its decision.
+    `received_at` is for imports and demo data; it defaults to now.
+    """
+    visitor = visitor or VisitorFacts()
+    offer = _offer_for_intake(offer_id=offer_id, affiliate=affiliate)
+    schema = list(offer.fields.all())
+    cleaned, problems = lead_fields_clean(
+        schema=schema, raw=fields, default_region=offer.default_region
+    )
+    try:
+        identity = _click_identity(click_id)
+    except Invalid as exc:
+        problems += exc.problems
+        identity = None
+    if problems:
+        raise Invalid(problems)
+    attributed, link, subs, reasons = _attribution(identity, affiliate, offer)
+    reasons += _unqualified(schema, cleaned)
+    email, phone = _dedupe_keys(offer, cleaned)
+
+    with transaction.atomic():
+        # Serialize intake per offer so two identical leads can't both pass dedupe.
+        offer = Offer.objects.select_for_update().get(pk=offer.pk)
+        now = received_at or timezone.now()
+        original = _duplicate_of(offer, email, phone, now)
+        if original is not None:
+            status, reasons = LeadStatus.DUPLICATE, ["duplicate", *reasons]
+        elif reasons:
+            status = LeadStatus.REJECTED
+        elif offer.review_mode == ReviewMode.MANUAL:
+            status = LeadStatus.PENDING_REVIEW
+        else:
+            status = LeadStatus.APPROVED
+        lead = Lead.objects.create(
+            offer=offer,
+            affiliate=attributed,
+            link=link,
+            click_id=identity.click_id if identity else "",
+            source=source,
+            fields=cleaned,
+            email_normalized=email,
+            phone_e164=phone,
+            status=LeadStatus.PENDING_REVIEW if status == LeadStatus.APPROVED else status,
+            reasons=reasons,
+            duplicate_of=original,
+            ip=visitor.ip,
+            user_agent=visitor.user_agent[:512],
+            currency=offer.currency,
+            created_at=now,
+            decided_at=None if status == LeadStatus.PENDING_REVIEW else now,
+            **subs,
+        )
+        LeadStatusChange.objects.create(
+            lead=lead, from_status="", to_status=lead.status, reasons=reasons
+        )
+        if status == LeadStatus.APPROVED:
+            _approve(lead, actor=None, note="auto-approved", at=now)
+    return lead
+
+
+def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None:
+    """Mark approved and book the money, inside the caller's transaction."""
+    offer = lead.offer
+    affiliate = lead.affiliate
+    revenue = offer.revenue_minor
+    payout = offer_payout_for(offer=offer, affiliate=affiliate)
+    previous = lead.status
+    lead.status = LeadStatus.APPROVED
+    lead.revenue_minor = revenue
+    lead.payout_minor = payout
+    lead.currency = offer.currency
+    lead.decided_at = at
+    lead.save(update_fields=["status", "revenue_minor", "payout_minor", "currency", "decided_at"])
+    LeadStatusChange.objects.create(
+        lead=lead, from_status=previous, to_status=LeadStatus.APPROVED, note=note, actor=actor
+    )
+    if offer.payout_model != PayoutModel.CPL or (revenue == 0 and payout == 0):
+        # Other models are paid per click or conversion, not per lead (ROADMAP 4);
+        # a free offer has nothing to book.
+        return
+    lead_approval_post(
+        lead_id=lead.pk,
+        advertiser=offer.advertiser,
+        affiliate=affiliate,
+        currency=offer.currency,
+        revenue_minor=revenue,
+        payout_minor=payout,
+        posted_at=at,
+    )
+
+
+def lead_review_decide(
+    *,
+    lead_id: int,
+    approve: bool,
+    actor: User | None,
+    reason: str = "",
+    note: str = "",
+    decided_at: datetime | None = None,
+) -> Lead:
+    """Approve or reject a lead that waits for review. Approval books the money once."""
+    with transaction.atomic():
+        lead = (
+            Lead.objects.select_for_update(of=("self",))
+            .select_related("offer", "affiliate")
+            .filter(pk=lead_id)
+            .first()
+        )
+        if lead is None:
+            raise NotFound("Lead")
+        if lead.status != LeadStatus.PENDING_REVIEW:
+            raise Conflict(
+                "lead_already_decided", f"This lead is already {lead.get_status_display()}."
+            )
+        at = decided_at or timezone.now()
+        if approve:
+            _approve(lead, actor=actor, note=note, at=at)
+        else:
+            code = reason or "rejected_in_review"
+            lead.status = LeadStatus.REJECTED
+            lead.reasons = [*lead.reasons, code]
+            lead.decided_at = at
+            lead.save(update_fields=["status", "reasons", "decided_at"])
+            LeadStatusChange.objects.create(
+                lead=lead,
+                from_status=LeadStatus.PENDING_REVIEW,
+                to_status=LeadStatus.REJECTED,
+                reasons=[code],
+                note=note,
+                actor=actor,
+            )
+    return lead

@@ -1,0 +1,120 @@
+"""The hosted capture form: a page per offer rendered from its field schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pycountry
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from leadrelay.core.errors import DomainError, Invalid
+from leadrelay.leads.models import LeadSource
+from leadrelay.leads.services import VisitorFacts, lead_intake
+from leadrelay.offers.models import FieldType, Offer, OfferField, OfferStatus
+
+_INPUT_TYPES: dict[str, tuple[str, str]] = {
+    FieldType.EMAIL: ("email", "email"),
+    FieldType.PHONE: ("tel", "tel"),
+    FieldType.TEXT: ("text", ""),
+    FieldType.NUMBER: ("number", ""),
+    FieldType.DATE: ("date", ""),
+    FieldType.POSTAL_CODE: ("text", "postal-code"),
+}
+_COUNTRIES = sorted((c.alpha_2, c.name) for c in pycountry.countries)
+
+
+@dataclass(frozen=True)
+class FormField:
+    field: OfferField
+    value: Any
+    error: str
+    input_type: str
+    autocomplete: str
+    options: list[tuple[str, str]]
+
+
+def _form_fields(offer: Offer, values: dict[str, Any], errors: dict[str, str]) -> list[FormField]:
+    out = []
+    for field in offer.fields.all():
+        input_type, autocomplete = _INPUT_TYPES.get(field.type, ("text", ""))
+        options: list[tuple[str, str]] = []
+        if field.type == FieldType.CHOICE:
+            options = [(c, c) for c in field.choices]
+        elif field.type == FieldType.COUNTRY:
+            options = _COUNTRIES
+            autocomplete = "country"
+        out.append(
+            FormField(
+                field=field,
+                value=values.get(field.key, ""),
+                error=errors.get(field.key, ""),
+                input_type=input_type,
+                autocomplete=autocomplete,
+                options=options,
+            )
+        )
+    return out
+
+
+def _active_offer(offer_id: int) -> Offer:
+    offer = Offer.objects.filter(pk=offer_id, status=OfferStatus.ACTIVE).first()
+    if offer is None:
+        raise Http404("This offer is not taking leads.")
+    return offer
+
+
+@require_http_methods(["GET", "POST"])
+def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
+    offer = _active_offer(offer_id)
+    click_id = (request.POST.get("click_id") or request.GET.get("click_id") or "")[:80]
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    general_error = ""
+    if request.method == "POST":
+        keys = {f.key for f in offer.fields.all()}
+        values = {k: v for k, v in request.POST.items() if k in keys}
+        try:
+            lead = lead_intake(
+                offer_id=offer.pk,
+                fields=values,
+                source=LeadSource.FORM,
+                click_id=click_id or None,
+                visitor=VisitorFacts(
+                    ip=request.META.get("REMOTE_ADDR"),
+                    user_agent=request.headers.get("User-Agent", ""),
+                ),
+            )
+        except Invalid as exc:
+            for problem in exc.problems:
+                key = (problem.field or "").removeprefix("fields.")
+                if key == "click_id":
+                    # A visitor can't fix a bad click id: take the lead unattributed instead.
+                    click_id = ""
+                    general_error = "Please send the form again."
+                else:
+                    errors.setdefault(key, problem.message)
+        except DomainError as exc:
+            general_error = exc.message
+        else:
+            request.session["leadrelay_last_lead"] = lead.pk
+            return redirect("lead-form-thanks", offer_id=offer.pk)
+    status = 422 if errors or general_error else 200
+    return render(
+        request,
+        "leads/form.html",
+        {
+            "offer": offer,
+            "form_fields": _form_fields(offer, values, errors),
+            "click_id": click_id,
+            "general_error": general_error,
+        },
+        status=status,
+    )
+
+
+def lead_form_thanks(request: HttpRequest, offer_id: int) -> HttpResponse:
+    offer = _active_offer(offer_id)
+    return render(request, "leads/thanks.html", {"offer": offer})

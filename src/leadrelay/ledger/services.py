@@ -1,0 +1,156 @@
+"""The double-entry ledger.
+
+Every movement of money is a Transaction of Entries. Amounts are signed
+integers in minor units: a debit is positive, a credit negative, so the
+entries of a transaction sum to zero in each currency. Rows are append only:
+a correction is a new, reversing transaction. Each transaction has an
+external id (`lead:42:approved`), unique in the table, so an event retried
+after a crash or a timeout posts nothing the second time.
+
+The accounts are the network's books. For a CPL lead worth R to the
+advertiser and P to the affiliate:
+
+    debit  advertiser receivable   R   (the advertiser owes us)
+    credit affiliate payable       P   (we owe the affiliate)
+    credit network revenue       R-P   (our margin)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from leadrelay.accounts.models import Organization, OrganizationKind
+from leadrelay.accounts.services import organization_create
+from leadrelay.core.errors import Conflict
+from leadrelay.ledger.models import Account, AccountRole, Entry, Transaction, TransactionKind
+
+
+class Unbalanced(Conflict):
+    def __init__(self, detail: str) -> None:
+        super().__init__("ledger_unbalanced", f"The entries do not balance: {detail}.")
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: Account
+    amount_minor: int
+
+
+def account_for(*, organization: Organization, role: AccountRole, currency: str) -> Account:
+    account, _ = Account.objects.get_or_create(
+        organization=organization, role=role, currency=currency
+    )
+    return account
+
+
+def network_organization() -> Organization:
+    """The operator's organization: the books' own side. One per installation."""
+    org = Organization.objects.filter(kind=OrganizationKind.NETWORK).order_by("pk").first()
+    if org is None:
+        org = organization_create(name="Network", kind=OrganizationKind.NETWORK)
+    return org
+
+
+def transaction_post(
+    *,
+    external_id: str,
+    kind: TransactionKind,
+    postings: Sequence[Posting],
+    memo: str = "",
+    lead_id: int | None = None,
+    posted_at: datetime | None = None,
+) -> tuple[Transaction, bool]:
+    """Post a balanced transaction once. Returns (transaction, created).
+
+    A second call with the same external id returns the first transaction and
+    posts nothing, whatever postings it carries.
+    """
+    postings = [p for p in postings if p.amount_minor != 0]
+    if not postings:
+        raise Unbalanced("a transaction needs at least one non-zero entry")
+    totals: dict[str, int] = defaultdict(int)
+    for posting in postings:
+        if not isinstance(posting.amount_minor, int) or isinstance(posting.amount_minor, bool):
+            raise Unbalanced("amounts are whole minor units")
+        totals[posting.account.currency] += posting.amount_minor
+    off = {currency: total for currency, total in totals.items() if total != 0}
+    if off:
+        raise Unbalanced(", ".join(f"{c} off by {t}" for c, t in sorted(off.items())))
+    existing = Transaction.objects.filter(external_id=external_id).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            txn = Transaction.objects.create(
+                external_id=external_id,
+                kind=kind,
+                memo=memo[:500],
+                lead_id=lead_id,
+                posted_at=posted_at or timezone.now(),
+            )
+            Entry.objects.bulk_create(
+                Entry(
+                    transaction=txn,
+                    account=p.account,
+                    amount_minor=p.amount_minor,
+                    currency=p.account.currency,
+                )
+                for p in postings
+            )
+    except IntegrityError:
+        # Another request posted the same external id between our check and insert.
+        return Transaction.objects.get(external_id=external_id), False
+    return txn, True
+
+
+def lead_approval_post(
+    *,
+    lead_id: int,
+    advertiser: Organization,
+    affiliate: Organization | None,
+    currency: str,
+    revenue_minor: int,
+    payout_minor: int,
+    posted_at: datetime | None = None,
+) -> tuple[Transaction, bool]:
+    """Book an approved CPL lead; idempotent per lead."""
+    network = network_organization()
+    postings = [
+        Posting(
+            account_for(
+                organization=advertiser,
+                role=AccountRole.ADVERTISER_RECEIVABLE,
+                currency=currency,
+            ),
+            revenue_minor,
+        ),
+        Posting(
+            account_for(organization=network, role=AccountRole.NETWORK_REVENUE, currency=currency),
+            -(revenue_minor - payout_minor),
+        ),
+    ]
+    if affiliate is not None:
+        postings.append(
+            Posting(
+                account_for(
+                    organization=affiliate,
+                    role=AccountRole.AFFILIATE_PAYABLE,
+                    currency=currency,
+                ),
+                -payout_minor,
+            )
+        )
+    return transaction_post(
+        external_id=f"lead:{lead_id}:approved",
+        kind=TransactionKind.LEAD_APPROVED,
+        postings=postings,
+        memo=f"Lead {lead_id} approved",
+        lead_id=lead_id,
+        posted_at=posted_at,
+    )

@@ -1,0 +1,26 @@
+from django.contrib import admin
+
+from leadrelay.offers.models import Offer, OfferAccess, OfferField
+
+
+class OfferFieldInline(admin.TabularInline):
+    model = OfferField
+    extra = 0
+
+
+@admin.register(Offer)
+class OfferAdmin(admin.ModelAdmin):
+    list_display = [
+        "name", "advertiser", "vertical", "status", "payout_model",
+        "currency", "revenue_minor", "payout_minor", "visibility",
+    ]  # fmt: skip
+    list_filter = ["status", "vertical", "visibility", "payout_model"]
+    search_fields = ["name", "advertiser__name"]
+    inlines = [OfferFieldInline]
+
+
+@admin.register(OfferAccess)
+class OfferAccessAdmin(admin.ModelAdmin):
+    list_display = ["offer", "affiliate", "status", "payout_minor_override", "decided_at"]
+    list_filter = ["status"]
+    search_fields = ["offer__name", "affiliate__name"]

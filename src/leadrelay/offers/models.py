@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from django.db import models
+
+from leadrelay.accounts.models import Organization, User
+from leadrelay.core.models import TimestampedModel
+
+
+class Vertical(models.TextChoices):
+    INSURANCE = "insurance", "Insurance"
+    SOLAR = "solar", "Solar"
+    LOANS = "loans", "Loans"
+    MORTGAGE = "mortgage", "Mortgage"
+    EDUCATION = "education", "Education"
+    HOME_SERVICES = "home_services", "Home services"
+    HEALTH = "health", "Health"
+    LEGAL = "legal", "Legal"
+    SOFTWARE = "software", "Software"
+    OTHER = "other", "Other"
+
+
+class OfferStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    ARCHIVED = "archived", "Archived"
+
+
+class PayoutModel(models.TextChoices):
+    CPL = "cpl", "Cost per lead"
+    CPC = "cpc", "Cost per click"
+    CPA = "cpa", "Cost per action"
+    REVSHARE = "revshare", "Revenue share"
+
+
+class Visibility(models.TextChoices):
+    PUBLIC = "public", "Public"
+    APPROVAL = "approval", "Needs approval"
+    PRIVATE = "private", "Private"
+
+
+class ReviewMode(models.TextChoices):
+    AUTO_APPROVE = "auto_approve", "Approve valid leads at once"
+    MANUAL = "manual", "Hold valid leads for review"
+
+
+class Offer(TimestampedModel):
+    """What an advertiser buys: the lead it pays for, what it pays, and what affiliates earn."""
+
+    advertiser = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="offers")
+    name = models.CharField(max_length=200)
+    vertical = models.CharField(max_length=32, choices=Vertical.choices, default=Vertical.OTHER)
+    description = models.TextField(blank=True, max_length=5000)
+    status = models.CharField(
+        max_length=16, choices=OfferStatus.choices, default=OfferStatus.DRAFT, db_index=True
+    )
+    payout_model = models.CharField(
+        max_length=16, choices=PayoutModel.choices, default=PayoutModel.CPL
+    )
+    currency = models.CharField(max_length=3, default="USD")
+    revenue_minor = models.BigIntegerField(help_text="What the advertiser pays per approved lead.")
+    payout_minor = models.BigIntegerField(help_text="What the affiliate earns per approved lead.")
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.APPROVAL
+    )
+    landing_url = models.URLField(max_length=2000, help_text="Macros: {click_id} {sub1}…{sub5}.")
+    review_mode = models.CharField(
+        max_length=16, choices=ReviewMode.choices, default=ReviewMode.AUTO_APPROVE
+    )
+    default_region = models.CharField(
+        max_length=2, default="US", help_text="Region for phone numbers given without +country."
+    )
+    timezone = models.CharField(max_length=64, default="UTC")
+    consent_text = models.TextField(blank=True, max_length=5000)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(revenue_minor__gte=0) & models.Q(payout_minor__gte=0),
+                name="offer_amounts_non_negative",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FieldType(models.TextChoices):
+    EMAIL = "email", "Email"
+    PHONE = "phone", "Phone"
+    TEXT = "text", "Text"
+    NUMBER = "number", "Number"
+    CHOICE = "choice", "Choice"
+    DATE = "date", "Date"
+    BOOLEAN = "boolean", "Yes/no"
+    COUNTRY = "country", "Country"
+    POSTAL_CODE = "postal_code", "Postal code"
+
+
+class OfferField(models.Model):
+    """One typed field of an offer's lead schema."""
+
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="fields")
+    key = models.SlugField(max_length=64)
+    type = models.CharField(max_length=16, choices=FieldType.choices)
+    label = models.CharField(max_length=200)
+    required = models.BooleanField(default=False)
+    choices = models.JSONField(default=list, blank=True)
+    # Pre-screening: for a choice field, the answers that qualify (empty: all do).
+    qualifying_choices = models.JSONField(default=list, blank=True)
+    max_length = models.PositiveIntegerField(default=200)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["offer", "key"], name="offer_field_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.offer_id}:{self.key}"
+
+
+class AccessStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class OfferAccess(TimestampedModel):
+    """An affiliate's application to run an offer, its decision, and its payout override."""
+
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="accesses")
+    affiliate = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="offer_accesses"
+    )
+    status = models.CharField(
+        max_length=16, choices=AccessStatus.choices, default=AccessStatus.PENDING
+    )
+    payout_minor_override = models.BigIntegerField(null=True, blank=True)
+    message = models.CharField(max_length=1000, blank=True)
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["offer", "affiliate"], name="offer_access_unique"),
+            models.CheckConstraint(
+                condition=models.Q(payout_minor_override__isnull=True)
+                | models.Q(payout_minor_override__gte=0),
+                name="offer_access_override_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.affiliate} on {self.offer}: {self.status}"

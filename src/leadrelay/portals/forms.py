@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+
+from leadrelay.tracking.models import SUB_MAX_LENGTH
+
+
+class DateRangeForm(forms.Form):
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def range(self) -> tuple[dt.date | None, dt.date | None]:
+        if not self.is_valid():
+            return None, None
+        return self.cleaned_data.get("start"), self.cleaned_data.get("end")
+
+
+class LinkForm(forms.Form):
+    sub1 = forms.CharField(required=False, max_length=SUB_MAX_LENGTH)
+    sub2 = forms.CharField(required=False, max_length=SUB_MAX_LENGTH)
+    sub3 = forms.CharField(required=False, max_length=SUB_MAX_LENGTH)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, initial="Default")
+
+
+class ReviewForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    reason = forms.SlugField(required=False, max_length=64)

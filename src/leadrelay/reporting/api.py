@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Field, Router, Schema
+
+from leadrelay.accounts.auth import ApiKeyAuth
+from leadrelay.core.errors import Invalid, Problem
+from leadrelay.reporting.metrics import MetricRow
+from leadrelay.reporting.selectors import Report, dashboard_report
+
+router = Router(tags=["reports"])
+MAX_DAYS = 366
+
+
+class MoneyOut(Schema):
+    currency: str
+    revenue_minor: int | None
+    payout_minor: int | None
+    profit_minor: int | None
+
+
+class RowOut(Schema):
+    key: str
+    label: str
+    clicks: int
+    leads: int
+    approved: int
+    rejected: int
+    pending: int
+    conversion_rate_bp: int | None = Field(..., description="Leads per click, basis points.")
+    approval_rate_bp: int | None = Field(..., description="Approved per decided lead, bp.")
+    money: list[MoneyOut]
+
+
+class ReportOut(Schema):
+    start: dt.date
+    end: dt.date
+    totals: RowOut
+    breakdowns: dict[str, list[RowOut]]
+
+
+def _row(metric: MetricRow, report: Report) -> RowOut:
+    vis = report.visibility
+    return RowOut(
+        key=metric.key,
+        label=metric.label,
+        clicks=metric.clicks,
+        leads=metric.leads,
+        approved=metric.approved,
+        rejected=metric.rejected,
+        pending=metric.pending,
+        conversion_rate_bp=metric.conversion_rate_bp,
+        approval_rate_bp=metric.approval_rate_bp,
+        money=[
+            MoneyOut(
+                currency=currency,
+                revenue_minor=m.revenue_minor if vis.revenue else None,
+                payout_minor=m.payout_minor if vis.payout else None,
+                profit_minor=m.profit_minor if vis.profit else None,
+            )
+            for currency, m in sorted(metric.money.items())
+        ],
+    )
+
+
+def report_range(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
+    """The requested days, defaulting to the last 30 days (UTC) and bounded to a year."""
+    end = end or timezone.now().date()
+    start = start or end - dt.timedelta(days=29)
+    if start > end:
+        raise Invalid([Problem("invalid_range", "start is after end.", "start")])
+    if (end - start).days >= MAX_DAYS:
+        raise Invalid([Problem("range_too_long", f"At most {MAX_DAYS} days.", "start")])
+    return start, end
+
+
+@router.get("/reports/summary", auth=ApiKeyAuth(), response=ReportOut)
+def reports_summary(
+    request: HttpRequest, start: dt.date | None = None, end: dt.date | None = None
+) -> ReportOut:
+    """Clicks, leads, decisions and money for your organization, with breakdowns."""
+    org = request.auth.organization  # type: ignore[attr-defined]
+    start, end = report_range(start, end)
+    report = dashboard_report(organization=org, start=start, end=end)
+    return ReportOut(
+        start=report.start,
+        end=report.end,
+        totals=_row(report.totals, report),
+        breakdowns={k: [_row(m, report) for m in v] for k, v in report.breakdowns.items()},
+    )

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from django.db import models
+
+from leadrelay.accounts.models import Organization
+from leadrelay.offers.models import Offer
+
+SUB_FIELDS = ("sub1", "sub2", "sub3", "sub4", "sub5")
+SUB_MAX_LENGTH = 100
+
+
+class TrackingLink(models.Model):
+    """An affiliate's link for one offer, with the sub ids it reports back under."""
+
+    code = models.CharField(max_length=16, unique=True)
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="links")
+    affiliate = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="links")
+    sub1 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub2 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub3 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub4 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub5 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"/c/{self.code}"
+
+
+class Click(models.Model):
+    """One visit through a tracking link. Keyed by its self-describing click id."""
+
+    click_id = models.CharField(max_length=80, unique=True)
+    link = models.ForeignKey(TrackingLink, on_delete=models.PROTECT, related_name="clicks")
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="clicks")
+    affiliate = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="clicks")
+    created_at = models.DateTimeField(db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    referer = models.CharField(max_length=1000, blank=True)
+    sub1 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub2 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub3 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub4 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub5 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["offer", "created_at"]),
+            models.Index(fields=["affiliate", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.click_id

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from leadrelay.accounts.models import Organization, OrganizationKind
+from leadrelay.tracking.models import TrackingLink
+
+
+def links_visible_to(*, organization: Organization) -> QuerySet[TrackingLink]:
+    qs = TrackingLink.objects.select_related("offer", "affiliate").order_by("-created_at")
+    if organization.kind == OrganizationKind.NETWORK:
+        return qs
+    if organization.kind == OrganizationKind.AFFILIATE:
+        return qs.filter(affiliate=organization)
+    return qs.none()  # advertisers never see affiliates' links
+
+
+def tracking_link_url(link: TrackingLink) -> str:
+    return f"{settings.PUBLIC_BASE_URL}/c/{link.code}"

@@ -1,0 +1,35 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from leadrelay.api import api
+from leadrelay.core.views import healthz
+from leadrelay.leads.views import lead_form, lead_form_thanks
+from leadrelay.portals import views as portal
+from leadrelay.tracking.views import click_redirect
+
+admin.site.site_header = "leadrelay network admin"
+admin.site.site_title = "leadrelay admin"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("c/<str:code>", click_redirect, name="click"),
+    path("f/<int:offer_id>/", lead_form, name="lead-form"),
+    path("f/<int:offer_id>/thanks", lead_form_thanks, name="lead-form-thanks"),
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", portal.home, name="home"),
+    path("portal/", portal.dashboard, name="portal-home"),
+    path("portal/switch/<int:org_id>", portal.organization_switch, name="portal-switch"),
+    path("portal/offers/", portal.offers, name="portal-offers"),
+    path("portal/offers/<int:offer_id>/", portal.offer_detail, name="portal-offer"),
+    path("portal/offers/<int:offer_id>/apply", portal.offer_apply, name="portal-offer-apply"),
+    path("portal/offers/<int:offer_id>/links", portal.link_create, name="portal-link-create"),
+    path("portal/access/<int:access_id>", portal.access_decide, name="portal-access-decide"),
+    path("portal/links/", portal.links, name="portal-links"),
+    path("portal/leads/", portal.leads, name="portal-leads"),
+    path("portal/leads/<int:lead_id>/review", portal.lead_review, name="portal-lead-review"),
+    path("portal/api-keys/", portal.api_keys, name="portal-api-keys"),
+]
