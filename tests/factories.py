@@ -1,0 +1,89 @@
+"""Test data, built through the same services the product uses."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import factory
+
+from leadrelay.accounts.models import Organization, OrganizationKind, Role, User
+from leadrelay.accounts.services import membership_create
+from leadrelay.offers.models import Offer
+from leadrelay.offers.services import FieldSpec, offer_access_grant, offer_create
+
+_seq = itertools.count(1)
+
+DEFAULT_FIELDS = [
+    FieldSpec("first_name", "text", "First name", required=True),
+    FieldSpec("email", "email", "Email", required=True),
+    FieldSpec("phone", "phone", "Phone"),
+    FieldSpec("zip", "postal_code", "ZIP"),
+]
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    name = factory.Sequence(lambda n: f"Org {n}")
+    slug = factory.Sequence(lambda n: f"org-{n}")
+    kind = OrganizationKind.AFFILIATE
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.test")
+    password = factory.PostGenerationMethodCall("set_password", "correct horse battery")
+
+    @classmethod
+    def _after_postgeneration(cls, instance: User, create: bool, results: Any = None) -> None:
+        if create:
+            instance.save()
+
+
+def member(organization: Organization, role: Role = Role.OWNER) -> User:
+    user = UserFactory()
+    membership_create(user=user, organization=organization, role=role)
+    user.refresh_from_db()
+    return user
+
+
+def make_offer(advertiser: Organization, **overrides: Any) -> Offer:
+    kwargs: dict[str, Any] = {
+        "name": f"Offer {next(_seq)}",
+        "revenue_minor": 2500,
+        "payout_minor": 1800,
+        "currency": "USD",
+        "landing_url": "https://lp.example.com/?cid={click_id}&s1={sub1}",
+        "status": "active",
+        "visibility": "public",
+        "fields": DEFAULT_FIELDS,
+    }
+    kwargs.update(overrides)
+    return offer_create(advertiser=advertiser, **kwargs)
+
+
+def approve(offer: Offer, affiliate: Organization, payout: int | None = None) -> None:
+    offer_access_grant(offer=offer, affiliate=affiliate, payout_minor_override=payout)
+
+
+def lead_row(offer: Offer, affiliate: Organization | None = None, **fields: Any) -> Any:
+    """A bare lead row, for tests of what happens after intake (the ledger, reports)."""
+    from django.utils import timezone
+
+    from leadrelay.leads.models import Lead, LeadSource, LeadStatus
+
+    defaults: dict[str, Any] = {
+        "offer": offer,
+        "affiliate": affiliate,
+        "source": LeadSource.API,
+        "status": LeadStatus.PENDING_REVIEW,
+        "currency": offer.currency,
+        "created_at": timezone.now(),
+    }
+    defaults.update(fields)
+    return Lead.objects.create(**defaults)

@@ -1,0 +1,78 @@
+from django.test import Client
+
+from leadrelay.leads.models import Lead
+from leadrelay.offers.services import FieldSpec
+from leadrelay.tracking.services import click_record, tracking_link_create
+from tests.factories import approve, make_offer
+
+
+def test_the_form_renders_the_offer_schema(advertiser):
+    offer = make_offer(
+        advertiser,
+        consent_text="I agree to be called.",
+        fields=[
+            FieldSpec("email", "email", "Your email", required=True),
+            FieldSpec("phone", "phone", "Phone"),
+            FieldSpec("plan", "choice", "Plan", choices=("basic", "gold")),
+            FieldSpec("terms", "boolean", "I accept the terms", required=True),
+            FieldSpec("country", "country", "Country"),
+        ],
+    )
+    page = Client().get(f"/f/{offer.pk}/?click_id=abc").content.decode()
+    assert 'type="email"' in page and "Your email *" in page
+    assert 'type="tel"' in page
+    assert '<option value="gold">gold</option>' in page
+    assert 'type="checkbox"' in page
+    assert '<option value="DE">Germany</option>' in page
+    assert 'name="click_id" value="abc"' in page
+    assert "I agree to be called." in page
+
+
+def test_a_submitted_form_is_a_lead_attributed_by_click(advertiser, affiliate):
+    offer = make_offer(advertiser)
+    approve(offer, affiliate)
+    link = tracking_link_create(offer=offer, affiliate=affiliate, subs={"sub1": "tiktok"})
+    click = click_record(code=link.code, ip=None).click
+    client = Client()
+    response = client.post(
+        f"/f/{offer.pk}/",
+        {"click_id": click.click_id, "first_name": "Bo", "email": "bo@example.com"},
+        REMOTE_ADDR="198.51.100.7",
+    )
+    assert response.status_code == 302
+    assert response["Location"] == f"/f/{offer.pk}/thanks"
+    assert "Thank you" in client.get(response["Location"]).content.decode()
+    lead = Lead.objects.get()
+    assert (lead.status, lead.affiliate, lead.sub1, lead.source, lead.ip) == (
+        "approved",
+        affiliate,
+        "tiktok",
+        "form",
+        "198.51.100.7",
+    )
+
+
+def test_a_form_with_errors_is_shown_again_and_nothing_is_stored(advertiser):
+    offer = make_offer(advertiser)
+    response = Client().post(f"/f/{offer.pk}/", {"first_name": "Bo", "email": "bo@"})
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert 'value="Bo"' in page
+    assert 'id="e_email"' in page
+    assert Lead.objects.count() == 0
+
+
+def test_a_form_with_a_forged_click_id_asks_again_without_it(advertiser):
+    offer = make_offer(advertiser)
+    response = Client().post(
+        f"/f/{offer.pk}/", {"click_id": "forged", "first_name": "Bo", "email": "bo@example.com"}
+    )
+    assert response.status_code == 422
+    assert 'name="click_id" value=""' in response.content.decode()
+    assert Lead.objects.count() == 0
+
+
+def test_forms_of_inactive_offers_are_404(advertiser):
+    offer = make_offer(advertiser, status="paused")
+    assert Client().get(f"/f/{offer.pk}/").status_code == 404
+    assert Client().get("/f/999999/").status_code == 404

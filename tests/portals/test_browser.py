@@ -1,0 +1,246 @@
+"""Real-browser tests: headless Chromium (Playwright, sync API) against the live server.
+
+Chromium is Debian's /usr/bin/chromium; nothing is downloaded. When it is missing
+these tests fail (CI installs it) instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from leadrelay.accounts.models import Organization
+from leadrelay.leads.models import Lead, LeadSource
+from leadrelay.leads.services import lead_intake
+from leadrelay.offers.models import Offer
+from leadrelay.tracking.models import Click
+from leadrelay.tracking.services import tracking_link_create
+from tests.factories import approve, member
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "correct horse battery"  # what tests.factories.UserFactory sets
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: the browser tests need it "
+            "(apt-get install chromium). They do not download a browser.",
+            pytrace=False,
+        )
+    # Playwright's sync API runs an event loop in this thread, which makes Django
+    # refuse ORM calls from the test body unless told it is fine.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                yield browser
+            finally:
+                browser.close()
+
+
+@pytest.fixture
+def new_page(browser: Browser, live_server: Any, transactional_db: Any) -> Iterator[Any]:
+    """Open pages in fresh browser contexts (own cookies) with the live server as base URL."""
+    contexts = []
+
+    def open_page() -> Page:
+        context = browser.new_context(base_url=live_server.url)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page: Any) -> Page:
+    return new_page()
+
+
+def _click_id(page: Page, offer: Offer, affiliate: Organization) -> str:
+    """A real click id: GET /c/<code> on the live server, without following the redirect."""
+    link = tracking_link_create(offer=offer, affiliate=affiliate)
+    response = page.request.get(f"/c/{link.code}", max_redirects=0)
+    assert response.status == 302
+    location = response.headers["location"]
+    assert location.startswith("https://lp.example.com/?cid=")
+    click_id = parse_qs(urlsplit(location).query)["cid"][0]
+    assert Click.objects.filter(click_id=click_id, link=link, affiliate=affiliate).count() == 1
+    return click_id
+
+
+def _log_in(page: Page, organization: Organization) -> None:
+    user = member(organization)
+    page.goto("/login/")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"^http://[^/]+/portal/$"))
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    expect(page.get_by_test_id("acting-org")).to_have_text(
+        f"{organization.name} · {organization.get_kind_display()}"
+    )
+
+
+def test_hosted_form_submission_stores_approved_attributed_lead(
+    page: Page, offer: Offer, affiliate: Organization, tmp_path: Path
+) -> None:
+    click_id = _click_id(page, offer, affiliate)
+
+    page.goto(f"/f/{offer.pk}/?click_id={quote(click_id)}")
+    expect(page).to_have_title(offer.name)
+    expect(page.locator("h1")).to_have_text(offer.name)
+    expect(page.locator("input[name=click_id]")).to_have_value(click_id)
+    shot = tmp_path / "hosted-form.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 0
+
+    page.get_by_label("First name *").fill("Ada")
+    page.get_by_label("Email *").fill("Ada@Example.com")
+    page.get_by_label("Phone").fill("(415) 555-2671")
+    page.get_by_label("ZIP").fill("94107")
+    page.get_by_role("button", name="Send").click()
+
+    expect(page).to_have_url(re.compile(rf"^http://[^/]+/f/{offer.pk}/thanks$"))
+    expect(page).to_have_title("Thank you")
+    expect(page.locator("h1")).to_have_text("Thank you")
+    expect(page.locator(".lead-form p")).to_have_text(
+        f"We have your details for {offer.name}. You will hear from us soon."
+    )
+
+    leads = list(Lead.objects.filter(offer=offer))
+    assert len(leads) == 1
+    lead = leads[0]
+    assert lead.status == "approved"
+    assert lead.source == LeadSource.FORM
+    assert lead.affiliate_id == affiliate.pk
+    assert lead.click_id == click_id
+    assert lead.link is not None and lead.link.affiliate_id == affiliate.pk
+    assert lead.email_normalized == "ada@example.com"  # the dedupe key is lower-cased
+    assert lead.phone_e164 == "+14155552671"
+    assert lead.fields == {
+        "first_name": "Ada",
+        "email": "Ada@example.com",
+        "phone": "+14155552671",
+        "zip": "94107",
+    }
+    assert lead.revenue_minor == 2500
+    assert lead.payout_minor == 1800
+
+
+def test_hosted_form_shows_field_error_and_keeps_values(
+    page: Page, offer: Offer, affiliate: Organization
+) -> None:
+    click_id = _click_id(page, offer, affiliate)
+    page.goto(f"/f/{offer.pk}/?click_id={quote(click_id)}")
+
+    page.get_by_label("First name *").fill("Ada")
+    page.get_by_label("Email *").fill("ada.example.com")
+    page.get_by_label("Phone").fill("(415) 555-2671")
+    page.get_by_label("ZIP").fill("94107")
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Send").click()
+    assert posted.value.status == 422
+    page.wait_for_load_state()
+
+    # The message sits in the email field's own box and the input points at it.
+    email_box = page.locator(".field", has=page.locator("#f_email"))
+    expect(email_box.locator(".error")).to_have_text("An email address must have an @-sign.")
+    expect(page.locator("#f_email")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f_email")).to_have_attribute("aria-describedby", "e_email")
+    expect(page.locator("#e_email")).to_have_text("An email address must have an @-sign.")
+    expect(page.locator(".error")).to_have_count(1)
+    expect(page.get_by_role("alert")).to_have_count(0)
+
+    # What the visitor typed is still there, exactly as typed.
+    expect(page.get_by_label("First name *")).to_have_value("Ada")
+    expect(page.get_by_label("Email *")).to_have_value("ada.example.com")
+    expect(page.get_by_label("Phone")).to_have_value("(415) 555-2671")
+    expect(page.get_by_label("ZIP")).to_have_value("94107")
+    expect(page.locator("input[name=click_id]")).to_have_value(click_id)
+
+    assert Lead.objects.count() == 0
+
+
+def test_affiliate_sees_own_numbers_and_leads_only(
+    page: Page, offer: Offer, affiliate: Organization, other_affiliate: Organization
+) -> None:
+    approve(offer, other_affiliate)
+    fields = {"first_name": "Mine", "email": "mine@example.com"}
+    mine = lead_intake(offer_id=offer.pk, fields=fields, source=LeadSource.API, affiliate=affiliate)
+    fields = {"first_name": "Theirs", "email": "theirs@example.com"}
+    theirs = lead_intake(
+        offer_id=offer.pk, fields=fields, source=LeadSource.API, affiliate=other_affiliate
+    )
+    assert (mine.status, theirs.status) == ("approved", "approved")
+
+    _log_in(page, affiliate)
+    totals = page.get_by_test_id("totals")
+    expect(totals.locator("[data-metric=clicks]")).to_have_text("0")
+    expect(totals.locator("[data-metric=leads]")).to_have_text("1")
+    expect(totals.locator("[data-metric=approved]")).to_have_text("1")
+    expect(totals.locator("[data-metric=payout]")).to_have_text("USD 18.00")
+    expect(totals.locator("[data-metric=revenue]")).to_have_count(0)
+    expect(totals.locator("[data-metric=profit]")).to_have_count(0)
+
+    page.get_by_role("link", name="Leads", exact=True).click()
+    expect(page).to_have_url(re.compile(r"^http://[^/]+/portal/leads/$"))
+    rows = page.get_by_test_id("leads").locator("tr")
+    expect(rows).to_have_count(2)  # the header and the affiliate's one lead
+    expect(rows.nth(1).locator("td").first).to_have_text(str(mine.pk))
+    expect(rows.nth(1)).to_contain_text("mine@example.com")
+    expect(rows.nth(1)).to_contain_text("Approved")
+    expect(page.locator("main")).not_to_contain_text("theirs@example.com")
+
+
+def test_advertiser_dashboard_hides_payout_and_profit_network_shows_them(
+    new_page: Any, network: Organization, offer: Offer, affiliate: Organization
+) -> None:
+    fields = {"first_name": "Mine", "email": "mine@example.com"}
+    lead = lead_intake(offer_id=offer.pk, fields=fields, source=LeadSource.API, affiliate=affiliate)
+    assert lead.status == "approved"
+
+    advertiser_page = new_page()
+    _log_in(advertiser_page, offer.advertiser)
+    main = advertiser_page.locator("main")
+    expect(main.get_by_test_id("totals").locator("[data-metric=leads]")).to_have_text("1")
+    expect(main.get_by_test_id("totals").locator("[data-metric=revenue]")).to_have_text("USD 25.00")
+    expect(main).to_contain_text("Spend")
+    expect(main).not_to_contain_text("Payout")
+    expect(main).not_to_contain_text("Profit")
+    expect(main).not_to_contain_text("Earnings")
+
+    network_page = new_page()
+    _log_in(network_page, network)
+    main = network_page.locator("main")
+    totals = main.get_by_test_id("totals")
+    expect(totals.locator("[data-metric=leads]")).to_have_text("1")
+    expect(totals.locator("[data-metric=revenue]")).to_have_text("USD 25.00")
+    expect(totals.locator("[data-metric=payout]")).to_have_text("USD 18.00")
+    expect(totals.locator("[data-metric=profit]")).to_have_text("USD 7.00")
+    expect(main).to_contain_text("Payout")
+    expect(main).to_contain_text("Profit")
