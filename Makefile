@@ -51,7 +51,7 @@ test-sqlite:
 	env -u DATABASE_URL LEADRELAY_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest --create-db $(PYTEST_ARGS)
 
 test-postgres:
-	@if $(BIN)/python -c "import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
+	@if $(BIN)/python -c "import sys, psycopg; psycopg.connect(sys.argv[1], dbname='postgres', connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
 		echo "== tests on PostgreSQL ($(TEST_DATABASE_URL))"; \
 		DATABASE_URL=$(TEST_DATABASE_URL) LEADRELAY_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest --create-db $(PYTEST_ARGS); \
 	elif [ -n "$$CI" ]; then \
