@@ -25,3 +25,11 @@ class ApiKeyAuth(HttpBearer):
         if self.kinds and api_key.organization.kind not in self.kinds:
             return None
         return api_key
+
+
+def request_api_key(request: HttpRequest) -> ApiKey:
+    """The API key an authenticated API request was made with."""
+    api_key = getattr(request, "auth", None)
+    if not isinstance(api_key, ApiKey):
+        raise TypeError("this endpoint must be behind ApiKeyAuth")
+    return api_key

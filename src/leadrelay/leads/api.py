@@ -4,8 +4,8 @@ from django.http import HttpRequest
 from ninja import Router
 from ninja.responses import Status
 
-from leadrelay.accounts.auth import ApiKeyAuth
-from leadrelay.accounts.models import ApiKey, OrganizationKind
+from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
+from leadrelay.accounts.models import OrganizationKind
 from leadrelay.leads.models import Lead, LeadSource
 from leadrelay.leads.schemas import ErrorOut, LeadIn, LeadOut
 from leadrelay.leads.selectors import lead_get
@@ -41,7 +41,7 @@ def lead_post(request: HttpRequest, payload: LeadIn) -> Status[LeadOut]:
     codes), marked duplicate, or held for review. Invalid fields are refused with
     422 and one error per field (`fields.<key>`), and nothing is stored.
     """
-    api_key: ApiKey = request.auth  # type: ignore[attr-defined]
+    api_key = request_api_key(request)
     lead = lead_intake(
         offer_id=payload.offer_id,
         fields=payload.fields,
@@ -57,5 +57,5 @@ def lead_post(request: HttpRequest, payload: LeadIn) -> Status[LeadOut]:
 
 @router.get("/leads/{lead_id}", auth=any_key_auth, response={200: LeadOut, 404: ErrorOut})
 def lead_read(request: HttpRequest, lead_id: int) -> LeadOut:
-    api_key: ApiKey = request.auth  # type: ignore[attr-defined]
+    api_key = request_api_key(request)
     return _out(lead_get(organization=api_key.organization, lead_id=lead_id))

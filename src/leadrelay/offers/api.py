@@ -6,8 +6,8 @@ from django.urls import reverse
 from ninja import Router
 from ninja.responses import Status
 
-from leadrelay.accounts.auth import ApiKeyAuth
-from leadrelay.accounts.models import ApiKey, Organization, OrganizationKind
+from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
+from leadrelay.accounts.models import Organization, OrganizationKind
 from leadrelay.core.errors import Invalid, NotFound, Problem
 from leadrelay.leads.schemas import ErrorOut
 from leadrelay.offers.models import Offer
@@ -52,21 +52,21 @@ def offer_out(offer: Offer, viewer: Organization) -> OfferOut:
 @router.get("/offers", auth=any_key, response=list[OfferOut])
 def offers_list(request: HttpRequest) -> list[OfferOut]:
     """The offers your organization can see."""
-    org = request.auth.organization  # type: ignore[attr-defined]
+    org = request_api_key(request).organization
     offers = offers_visible_to(organization=org).prefetch_related("fields")[:500]
     return [offer_out(o, org) for o in offers]
 
 
 @router.get("/offers/{offer_id}", auth=any_key, response={200: OfferOut, 404: ErrorOut})
 def offers_read(request: HttpRequest, offer_id: int) -> OfferOut:
-    org = request.auth.organization  # type: ignore[attr-defined]
+    org = request_api_key(request).organization
     return offer_out(offer_get(organization=org, offer_id=offer_id), org)
 
 
 @router.post("/offers", auth=manager_key, response={201: OfferOut, 404: ErrorOut, 422: ErrorOut})
 def offers_create(request: HttpRequest, payload: OfferIn) -> Status[OfferOut]:
     """Create an offer. An advertiser's key creates its own; a network key names the advertiser."""
-    api_key: ApiKey = request.auth  # type: ignore[attr-defined]
+    api_key = request_api_key(request)
     org = api_key.organization
     if org.kind == OrganizationKind.ADVERTISER:
         advertiser = org
@@ -96,7 +96,7 @@ def offers_create(request: HttpRequest, payload: OfferIn) -> Status[OfferOut]:
 )
 def links_create(request: HttpRequest, offer_id: int, payload: LinkIn) -> Status[LinkOut]:
     """Get a tracking link for an offer (applies for access on public offers automatically)."""
-    org = request.auth.organization  # type: ignore[attr-defined]
+    org = request_api_key(request).organization
     offer = offer_get(organization=org, offer_id=offer_id)
     subs = {k: v for k, v in payload.dict().items() if v}
     link = tracking_link_create(offer=offer, affiliate=org, subs=subs)

@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 
-from leadrelay.accounts.models import Membership, OrganizationKind, Role
+from leadrelay.accounts.models import Membership, OrganizationKind, Role, User
 from leadrelay.accounts.selectors import acting_membership
 
 View = Callable[..., HttpResponse]
@@ -42,3 +42,11 @@ def portal_view(*kinds: OrganizationKind, viewer_may_post: bool = False) -> Call
         return wrapper
 
     return decorator
+
+
+def portal_user(request: HttpRequest) -> User:
+    """The logged-in user of a portal view (portal_view has checked there is one)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise TypeError("portal views need a logged-in user")
+    return user

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from leadrelay.accounts.models import Membership, OrganizationKind, User
+from leadrelay.accounts.models import Membership, OrganizationKind
 from leadrelay.accounts.selectors import (
     SESSION_ORG_KEY,
     api_keys_for_organization,
@@ -21,7 +21,7 @@ from leadrelay.leads.models import LeadStatus
 from leadrelay.leads.selectors import leads_visible_to
 from leadrelay.leads.services import lead_review_decide
 from leadrelay.ledger.selectors import balances_for
-from leadrelay.offers.models import OfferAccess
+from leadrelay.offers.models import Offer, OfferAccess
 from leadrelay.offers.selectors import (
     offer_access_for,
     offer_accesses_pending,
@@ -29,7 +29,7 @@ from leadrelay.offers.selectors import (
     offers_visible_to,
 )
 from leadrelay.offers.services import offer_access_decide, offer_access_request, offer_payout_for
-from leadrelay.portals.access import portal_view
+from leadrelay.portals.access import portal_user, portal_view
 from leadrelay.portals.forms import ApiKeyForm, DateRangeForm, LinkForm, ReviewForm
 from leadrelay.reporting.api import report_range
 from leadrelay.reporting.selectors import dashboard_report
@@ -78,7 +78,7 @@ def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
 @portal_view(viewer_may_post=True)
 @require_POST
 def organization_switch(request: HttpRequest, membership: Membership, org_id: int) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+    user = portal_user(request)
     if not any(m.organization_id == org_id for m in memberships_for_user(user=user)):
         raise Http404
     request.session[SESSION_ORG_KEY] = org_id
@@ -111,7 +111,7 @@ def offers(request: HttpRequest, membership: Membership) -> HttpResponse:
     )
 
 
-def _offer_or_404(membership: Membership, offer_id: int):  # type: ignore[no-untyped-def]
+def _offer_or_404(membership: Membership, offer_id: int) -> Offer:
     try:
         return offer_get(organization=membership.organization, offer_id=offer_id)
     except NotFound:
@@ -174,7 +174,7 @@ def access_decide(request: HttpRequest, membership: Membership, access_id: int) 
     if access is None:
         raise Http404
     approve = request.POST.get("decision") == "approve"
-    offer_access_decide(access=access, approve=approve, decided_by=request.user)  # type: ignore[arg-type]
+    offer_access_decide(access=access, approve=approve, decided_by=portal_user(request))
     messages.success(request, f"{access.affiliate.name}: {access.get_status_display()}.")
     return redirect("portal-offers")
 
@@ -218,7 +218,7 @@ def lead_review(request: HttpRequest, membership: Membership, lead_id: int) -> H
         lead = lead_review_decide(
             lead_id=lead_id,
             approve=form.cleaned_data["decision"] == "approve",
-            actor=request.user,  # type: ignore[arg-type]
+            actor=portal_user(request),
             reason=form.cleaned_data["reason"],
         )
     except DomainError as exc:
@@ -248,7 +248,7 @@ def api_keys(request: HttpRequest, membership: Membership) -> HttpResponse:
             issued = api_key_create(
                 organization=organization,
                 name=form.cleaned_data["name"],
-                created_by=request.user,  # type: ignore[arg-type]
+                created_by=portal_user(request),
             )
             new_secret = issued.secret
             form = ApiKeyForm()

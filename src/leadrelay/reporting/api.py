@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema
 
-from leadrelay.accounts.auth import ApiKeyAuth
+from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.core.errors import Invalid, Problem
 from leadrelay.reporting.metrics import MetricRow
 from leadrelay.reporting.selectors import Report, dashboard_report
@@ -82,7 +82,7 @@ def reports_summary(
     request: HttpRequest, start: dt.date | None = None, end: dt.date | None = None
 ) -> ReportOut:
     """Clicks, leads, decisions and money for your organization, with breakdowns."""
-    org = request.auth.organization  # type: ignore[attr-defined]
+    org = request_api_key(request).organization
     start, end = report_range(start, end)
     report = dashboard_report(organization=org, start=start, end=end)
     return ReportOut(

@@ -1,0 +1,57 @@
+"""`leadrelay serve --with-worker` starts the real server and worker, and stops on SIGTERM."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from django.db import connection
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    user = db["USER"] or "postgres"
+    return f"postgres://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_serve_answers_and_stops_cleanly(tmp_path) -> None:
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": _database_url(), "LEADRELAY_DATA_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "leadrelay", "serve", "--with-worker", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert status == 200
+        login = httpx.get(f"http://127.0.0.1:{port}/login/", timeout=5)
+        assert login.status_code == 200 and "Log in to leadrelay" in login.text
+        css = httpx.get(f"http://127.0.0.1:{port}/static/leadrelay/app.css", timeout=5)
+        assert css.status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+    assert "Starting worker" in output  # the task worker ran beside the server
