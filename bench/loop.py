@@ -1,6 +1,6 @@
 """Load the two hot paths of a running leadrelay: click redirects and lead posts.
 
-    LEADRELAY_DATA_DIR=data .venv/bin/python bench/loop.py --base http://127.0.0.1:8000 \
+    .venv/bin/python bench/loop.py --base http://127.0.0.1:8000 \
         --credentials data/demo-credentials.json --seconds 10 --concurrency 8
 
 It reads an affiliate's key and link from the demo credentials file, then, for
@@ -108,7 +108,8 @@ def main() -> None:
 
     def lead(client: httpx.Client) -> int:
         redirect = client.get(f"{args.base}/c/{code}")
-        click_id = next(iter(parse_qs(urlsplit(redirect.headers["location"]).query).values()))[0]
+        query = parse_qs(urlsplit(redirect.headers["location"]).query)
+        click_id = next(query[k][0] for k in ("cid", "click_id", "clickid", "subid") if k in query)
         body = {
             "offer_id": offer["id"],
             "click_id": click_id,

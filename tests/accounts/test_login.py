@@ -43,3 +43,14 @@ def test_advertisers_do_not_reach_the_admin(advertiser) -> None:
     client = Client()
     client.force_login(member(advertiser))
     assert client.get("/admin/").status_code == 302
+
+
+def test_network_admin_rights_follow_the_role(network) -> None:
+    from leadrelay.accounts.models import Role
+    from leadrelay.accounts.services import membership_create
+
+    user = member(network, role=Role.MANAGER)
+    assert (user.is_staff, user.is_superuser) == (True, True)
+    membership_create(user=user, organization=network, role=Role.VIEWER)
+    user.refresh_from_db()
+    assert (user.is_staff, user.is_superuser) == (True, False)

@@ -46,7 +46,7 @@ def membership_create(
     if organization.kind == OrganizationKind.NETWORK:
         # Network staff run the network through the Django admin too; viewers only look.
         user.is_staff = True
-        user.is_superuser = user.is_superuser or membership.role != Role.VIEWER
+        user.is_superuser = membership.role != Role.VIEWER
         user.save(update_fields=["is_staff", "is_superuser"])
     return membership
 

@@ -9,7 +9,8 @@ from leadrelay.accounts.models import OrganizationKind
 from leadrelay.leads.models import Lead, LeadSource
 from leadrelay.leads.schemas import ErrorOut, LeadIn, LeadOut
 from leadrelay.leads.selectors import lead_get
-from leadrelay.leads.services import VisitorFacts, lead_intake
+from leadrelay.leads.services import LeadOrigin, lead_intake
+from leadrelay.tracking.visitor import client_ip
 
 router = Router(tags=["leads"])
 affiliate_auth = ApiKeyAuth(OrganizationKind.AFFILIATE)
@@ -30,8 +31,7 @@ def _out(lead: Lead) -> LeadOut:
 @router.post(
     "/leads",
     auth=affiliate_auth,
-    response={201: LeadOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
-              422: ErrorOut},
+    response={201: LeadOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
     summary="Post a lead",
 )  # fmt: skip
 def lead_post(request: HttpRequest, payload: LeadIn) -> Status[LeadOut]:
@@ -48,9 +48,7 @@ def lead_post(request: HttpRequest, payload: LeadIn) -> Status[LeadOut]:
         source=LeadSource.API,
         affiliate=api_key.organization,
         click_id=payload.click_id,
-        visitor=VisitorFacts(
-            ip=request.META.get("REMOTE_ADDR"), user_agent=request.headers.get("User-Agent", "")
-        ),
+        origin=LeadOrigin(ip=client_ip(request), user_agent=request.headers.get("User-Agent", "")),
     )
     return Status(201, _out(lead))
 

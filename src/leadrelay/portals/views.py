@@ -226,7 +226,9 @@ def lead_review(request: HttpRequest, membership: Membership, lead_id: int) -> H
     else:
         messages.success(request, f"Lead {lead.pk} is {lead.get_status_display()}.")
     next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         next_url = ""
     return redirect(next_url or "portal-leads")
 
