@@ -64,3 +64,13 @@ def logged_in(organization: Organization) -> Client:
 def _fast_password_hashing(settings: Any) -> None:
     # PBKDF2 at full strength costs 0.3 s a password; the tests need none of that.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _click_buffer_by_hand(settings: Any) -> Any:
+    """No flush thread in tests: a test writes buffered clicks with click_buffer.flush()."""
+    from leadrelay.tracking.buffer import click_buffer
+
+    settings.LEADRELAY_CLICK_FLUSH_THREAD = False
+    yield
+    click_buffer.discard()

@@ -87,3 +87,37 @@ def lead_row(offer: Offer, affiliate: Organization | None = None, **fields: Any)
     }
     defaults.update(fields)
     return Lead.objects.create(**defaults)
+
+
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def visitor(
+    ip: str | None = "203.0.113.10",
+    user_agent: str = CHROME_UA,
+    visitor_id: str = "",
+    country: str = "",
+) -> Any:
+    """The facts of a visitor, as the redirect view would read them from a request."""
+    import secrets
+
+    from leadrelay.tracking.visitor import VisitorFacts, device_for
+
+    return VisitorFacts(
+        ip=ip,
+        user_agent=user_agent,
+        referer="",
+        visitor_id=visitor_id or secrets.token_hex(16),
+        country=country,
+        device=device_for(user_agent),
+    )
+
+
+def make_click(link: Any, **params: str) -> Any:
+    """A click on `link`, written at once; returns the Click."""
+    from leadrelay.tracking.services import click_record
+
+    return click_record(code=link.code, visitor=visitor(), params=params, write_now=True).click

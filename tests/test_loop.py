@@ -10,6 +10,7 @@ from leadrelay.accounts.models import OrganizationKind
 from leadrelay.accounts.services import api_key_create
 from leadrelay.leads.models import Lead
 from leadrelay.ledger.selectors import balances_for, trial_balance
+from leadrelay.tracking.buffer import click_buffer
 from tests.factories import OrganizationFactory, member
 
 
@@ -57,6 +58,7 @@ def test_offer_link_click_lead_money_report(live_server) -> None:
         assert landing.netloc == "lp.example.com"
         click_id = parse_qs(landing.query)["clickid"][0]
         assert parse_qs(landing.query)["src"] == ["ig"]
+        assert click_buffer.flush() == 1  # what the flush thread does every second
 
         # 4. The landing page posts the lead with the click id: approved at once.
         response = http.post(

@@ -32,12 +32,13 @@ from leadrelay.accounts.services import (
 from leadrelay.core.clickid import click_id_issue
 from leadrelay.core.errors import Invalid
 from leadrelay.leads.models import Lead, LeadSource, LeadStatus
-from leadrelay.leads.services import VisitorFacts, lead_intake, lead_review_decide
+from leadrelay.leads.services import LeadOrigin, lead_intake, lead_review_decide
 from leadrelay.offers.models import Offer, OfferStatus
 from leadrelay.offers.services import FieldSpec, offer_access_grant, offer_create
 from leadrelay.tracking.models import Click, TrackingLink
 from leadrelay.tracking.selectors import tracking_link_url
 from leadrelay.tracking.services import click_record, tracking_link_create
+from leadrelay.tracking.visitor import VisitorFacts, device_for
 
 NETWORK_SLUG = "leadrelay-demo-network"
 EMAIL_DOMAIN = "demo.leadrelay.test"
@@ -279,6 +280,23 @@ def _build_network(rng: random.Random, days: int) -> None:
     _traffic(rng, links, days, repeat_rate={affiliates[-1].pk: 0.35})
 
 
+DEMO_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def _visitor(ip: str) -> VisitorFacts:
+    return VisitorFacts(
+        ip=ip,
+        user_agent=DEMO_UA,
+        referer="",
+        visitor_id=secrets.token_hex(16),
+        country="US",
+        device=device_for(DEMO_UA),
+    )
+
+
 def _traffic(
     rng: random.Random,
     links: list[tuple[TrackingLink, OfferPlan, float]],
@@ -319,12 +337,15 @@ def _traffic(
                     affiliate_id=link.affiliate_id,
                     created_at=identity.issued_at,
                     ip=ip,
-                    user_agent="Mozilla/5.0 (demo)",
+                    user_agent=DEMO_UA,
                     sub1=link.sub1,
+                    device="desktop",
+                    os="Windows",
+                    browser="Chrome",
                 )
             )
             continue
-        outcome = click_record(code=link.code, ip=ip, user_agent="Mozilla/5.0 (demo)", at=at)
+        outcome = click_record(code=link.code, visitor=_visitor(ip), at=at, write_now=True)
         previous = seen_contacts.setdefault(link.affiliate_id, [])
         if previous and rng.random() < repeat_rate.get(link.affiliate_id, 0.03):
             contact = rng.choice(previous)  # the same person sent again: a duplicate
@@ -346,7 +367,7 @@ def _traffic(
                 source=LeadSource.API if rng.random() < 0.4 else LeadSource.FORM,
                 affiliate=None,
                 click_id=outcome.click.click_id,
-                visitor=VisitorFacts(ip=outcome.click.ip, user_agent="Mozilla/5.0 (demo)"),
+                origin=LeadOrigin(ip=outcome.click.ip, user_agent=DEMO_UA),
                 received_at=lead_at,
             )
         except Invalid:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,20 @@ def _secret_key() -> str:
     if configured:
         return configured
     key_file = DATA_DIR / "secret_key"
-    if key_file.exists():
-        return key_file.read_text().strip()
     DATA_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        # O_EXCL: of two processes starting at once, one writes and both read the same key.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            key = key_file.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.01)  # the other process is still writing it
+        raise RuntimeError(f"{key_file} is empty: delete it or set SECRET_KEY") from None
     key = secrets.token_urlsafe(50)
-    key_file.write_text(key)
-    key_file.chmod(0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
     return key
 
 
@@ -175,6 +184,18 @@ else:
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = _env_bool("LEADRELAY_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# Tracking. Clicks are buffered per process and written in batches (tracking/buffer.py).
+LEADRELAY_CLICK_FLUSH_SECONDS = float(os.environ.get("LEADRELAY_CLICK_FLUSH_SECONDS", "1"))
+LEADRELAY_CLICK_BATCH = int(os.environ.get("LEADRELAY_CLICK_BATCH", "500"))
+LEADRELAY_CLICK_FLUSH_THREAD = True  # tests turn it off and flush by hand
+# Proxies whose X-Forwarded-For is believed (CIDRs, comma separated), e.g. "10.0.0.0/8".
+LEADRELAY_TRUSTED_PROXIES = [
+    c.strip() for c in os.environ.get("LEADRELAY_TRUSTED_PROXIES", "").split(",") if c.strip()
+]
+# An offline MaxMind-format country database (.mmdb); unset, countries are unknown.
+LEADRELAY_GEOIP_DB = os.environ.get("LEADRELAY_GEOIP_DB", "")
+VISITOR_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 # Leads: how far back a lead with the same email or phone counts as a duplicate.
 LEAD_DUPLICATE_WINDOW_DAYS = 30

@@ -26,6 +26,48 @@ def _database_url() -> str:
     return f"postgres://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def _start(tmp_path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": _database_url(), "LEADRELAY_DATA_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "leadrelay", "serve", "--with-worker", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError(process.communicate()[0].decode())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_clicks_are_written_within_a_second_and_on_sigterm(tmp_path, offer, affiliate) -> None:
+    from leadrelay.tracking.models import Click
+    from leadrelay.tracking.services import tracking_link_create
+
+    link = tracking_link_create(offer=offer, affiliate=affiliate)
+    port = _free_port()
+    process = _start(tmp_path, port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            for _ in range(5):
+                assert http.get(f"/c/{link.code}").status_code == 302
+            time.sleep(1.6)
+            assert Click.objects.count() == 5  # flushed by the clock, nobody asked
+            for _ in range(7):
+                assert http.get(f"/c/{link.code}").status_code == 302
+    finally:
+        process.send_signal(signal.SIGTERM)  # at once: these 7 are still in the buffer
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+    assert Click.objects.count() == 12, output
+
+
 @pytest.mark.django_db(transaction=True)
 def test_serve_answers_and_stops_cleanly(tmp_path) -> None:
     port = _free_port()

@@ -2,8 +2,8 @@ from django.test import Client
 
 from leadrelay.leads.models import Lead
 from leadrelay.offers.services import FieldSpec
-from leadrelay.tracking.services import click_record, tracking_link_create
-from tests.factories import approve, make_offer
+from leadrelay.tracking.services import tracking_link_create
+from tests.factories import approve, make_click, make_offer
 
 
 def test_the_form_renders_the_offer_schema(advertiser):
@@ -32,7 +32,7 @@ def test_a_submitted_form_is_a_lead_attributed_by_click(advertiser, affiliate):
     offer = make_offer(advertiser)
     approve(offer, affiliate)
     link = tracking_link_create(offer=offer, affiliate=affiliate, subs={"sub1": "tiktok"})
-    click = click_record(code=link.code, ip=None).click
+    click = make_click(link)
     client = Client()
     response = client.post(
         f"/f/{offer.pk}/",
@@ -76,3 +76,25 @@ def test_forms_of_inactive_offers_are_404(advertiser):
     offer = make_offer(advertiser, status="paused")
     assert Client().get(f"/f/{offer.pk}/").status_code == 404
     assert Client().get("/f/999999/").status_code == 404
+
+
+def test_a_form_lead_from_an_affiliate_no_longer_approved_is_house_traffic(advertiser, affiliate):
+    from leadrelay.offers.models import OfferAccess
+
+    offer = make_offer(advertiser)
+    approve(offer, affiliate)
+    link = tracking_link_create(offer=offer, affiliate=affiliate)
+    click = make_click(link)
+    OfferAccess.objects.filter(affiliate=affiliate).update(status="rejected")
+    response = Client().post(
+        f"/f/{offer.pk}/",
+        {"click_id": click.click_id, "first_name": "Bo", "email": "bo@example.com"},
+    )
+    assert response.status_code == 302
+    lead = Lead.objects.get()
+    assert (lead.status, lead.affiliate, lead.link, lead.payout_minor) == (
+        "approved",
+        None,
+        None,
+        0,
+    )

@@ -1,5 +1,6 @@
 import datetime as dt
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
@@ -10,9 +11,9 @@ from leadrelay.leads.models import Lead, LeadStatus, LeadStatusChange
 from leadrelay.leads.services import lead_review_decide
 from leadrelay.ledger.models import Entry, Transaction
 from leadrelay.offers.services import FieldSpec
-from leadrelay.tracking.services import click_record, tracking_link_create
+from leadrelay.tracking.services import tracking_link_create
 from tests.conftest import bearer
-from tests.factories import approve, make_offer, member
+from tests.factories import approve, make_click, make_offer, member
 
 GOOD = {"first_name": "  Ana  ", "email": "Ana.Lima@Example.COM", "phone": "(415) 555-2671"}
 
@@ -119,7 +120,7 @@ def test_the_click_id_attributes_link_and_sub_ids(offer, affiliate, affiliate_he
     link = tracking_link_create(
         offer=offer, affiliate=affiliate, subs={"sub1": "spring", "sub2": "b"}
     )
-    click = click_record(code=link.code, ip="203.0.113.5").click
+    click = make_click(link)
     body = post(
         affiliate_headers, {"offer_id": offer.pk, "click_id": click.click_id, "fields": GOOD}
     ).json()
@@ -158,7 +159,7 @@ def test_a_forged_click_id_is_refused(offer, affiliate, affiliate_headers):
 def test_another_affiliates_click_id_is_rejected(offer, affiliate, other_affiliate):
     approve(offer, other_affiliate)
     link = tracking_link_create(offer=offer, affiliate=other_affiliate)
-    click = click_record(code=link.code, ip=None).click
+    click = make_click(link)
     body = post(
         bearer(affiliate), {"offer_id": offer.pk, "click_id": click.click_id, "fields": GOOD}
     ).json()
@@ -171,7 +172,7 @@ def test_a_click_id_for_another_offer_is_rejected(advertiser, offer, affiliate, 
     second = make_offer(advertiser)
     approve(second, affiliate)
     link = tracking_link_create(offer=second, affiliate=affiliate)
-    click = click_record(code=link.code, ip=None).click
+    click = make_click(link)
     body = post(
         affiliate_headers, {"offer_id": offer.pk, "click_id": click.click_id, "fields": GOOD}
     ).json()
@@ -327,6 +328,8 @@ def test_offers_paid_per_click_or_sale_book_nothing_per_lead(advertiser, affilia
     body = post(bearer(affiliate), {"offer_id": offer.pk, "fields": GOOD}).json()
     assert body["status"] == "approved"
     assert Transaction.objects.count() == 0
+    lead = Lead.objects.get()
+    assert (lead.revenue_minor, lead.payout_minor) == (0, 0)  # nothing booked, nothing shown
 
 
 def test_a_form_lead_with_another_offers_click_id_is_not_attributed(advertiser, affiliate):
@@ -336,7 +339,7 @@ def test_a_form_lead_with_another_offers_click_id_is_not_attributed(advertiser, 
     first, second = make_offer(advertiser), make_offer(advertiser)
     approve(first, affiliate)
     link = tracking_link_create(offer=first, affiliate=affiliate)
-    click = click_record(code=link.code, ip=None).click
+    click = make_click(link)
     lead = lead_intake(
         offer_id=second.pk, fields=GOOD, source=LeadSource.FORM, click_id=click.click_id
     )
@@ -346,3 +349,18 @@ def test_a_form_lead_with_another_offers_click_id_is_not_attributed(advertiser, 
         None,
         ["click_offer_mismatch"],
     )
+
+
+def test_a_lead_keeps_per_click_sub_ids_when_the_click_row_was_lost(
+    offer, affiliate, affiliate_headers
+):
+    from leadrelay.tracking.buffer import click_buffer
+
+    link = tracking_link_create(offer=offer, affiliate=affiliate, subs={"sub1": "static"})
+    response = Client().get(f"/c/{link.code}?sub2=adset-7&sub3=%E2%9C%93")
+    click_id = parse_qs(urlsplit(response["Location"]).query)["cid"][0]
+    click_buffer.discard()  # the process died before its flush: no click row, ever
+    body = post(affiliate_headers, {"offer_id": offer.pk, "click_id": click_id, "fields": GOOD})
+    lead = Lead.objects.get(pk=body.json()["id"])
+    assert (lead.status, lead.affiliate, lead.link) == ("approved", affiliate, link)
+    assert (lead.sub1, lead.sub2, lead.sub3) == ("static", "adset-7", "✓")

@@ -20,6 +20,7 @@ from leadrelay.accounts.models import Organization
 from leadrelay.leads.models import Lead, LeadSource
 from leadrelay.leads.services import lead_intake
 from leadrelay.offers.models import Offer
+from leadrelay.tracking.buffer import click_buffer
 from leadrelay.tracking.models import Click
 from leadrelay.tracking.services import tracking_link_create
 from tests.factories import approve, member
@@ -89,6 +90,7 @@ def _click_id(page: Page, offer: Offer, affiliate: Organization) -> str:
     location = response.headers["location"]
     assert location.startswith("https://lp.example.com/?cid=")
     click_id = parse_qs(urlsplit(location).query)["cid"][0]
+    assert click_buffer.flush() == 1  # the server's buffered click row, written now
     assert Click.objects.filter(click_id=click_id, link=link, affiliate=affiliate).count() == 1
     return click_id
 

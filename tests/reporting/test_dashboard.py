@@ -9,9 +9,9 @@ from leadrelay.leads.models import LeadSource
 from leadrelay.leads.services import lead_intake
 from leadrelay.ledger.models import AccountRole, Entry
 from leadrelay.reporting.selectors import dashboard_report
-from leadrelay.tracking.services import click_record, tracking_link_create
+from leadrelay.tracking.services import tracking_link_create
 from tests.conftest import bearer, logged_in
-from tests.factories import approve, make_offer
+from tests.factories import approve, make_click, make_offer
 
 
 def _lead(offer, affiliate, email, click_id=None):
@@ -33,7 +33,7 @@ def traffic(network, advertiser, other_advertiser, affiliate, other_affiliate):
     approve(theirs, affiliate)
     approve(mine, other_affiliate, payout=2000)
     link = tracking_link_create(offer=mine, affiliate=affiliate, subs={"sub1": "search"})
-    clicks = [click_record(code=link.code, ip=None).click for _ in range(4)]
+    clicks = [make_click(link) for _ in range(4)]
     _lead(mine, affiliate, "a@example.com", clicks[0].click_id)  # approved
     _lead(mine, affiliate, "a@example.com", clicks[1].click_id)  # duplicate
     _lead(theirs, affiliate, "b@example.com")  # approved, other advertiser

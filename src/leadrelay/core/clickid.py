@@ -12,7 +12,13 @@ alphabet in ascending ASCII order, so string order follows byte order):
     issued_at in milliseconds since the Unix epoch (6 bytes, big endian)
     random (4 bytes)         - two clicks in one millisecond still differ
     link_id, offer_id, affiliate_id (unsigned LEB128 varints)
+    subs (optional)          - a byte whose bits 0..4 say which of sub1..sub5
+                               follow, then each as varint length + UTF-8
     mac (10 bytes)           - HMAC-SHA256 over everything above, truncated
+
+Sub ids ride in the id because a visitor's click can set them (`?sub1=…`):
+with them inside, a lead is attributed to the right sub ids even if its
+click row was never written. Links with no per-click sub ids keep ids short.
 
 Written by hand: no maintained library does signed, ordered, self-describing
 ids of this shape (ULIDs carry no payload; itsdangerous adds its own layout).
@@ -24,14 +30,15 @@ import hashlib
 import hmac
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
 
 VERSION = 1
 MAC_BYTES = 10
-MAX_ENCODED_LENGTH = 80
+# 31 bytes of ids and MAC, plus at most 5 sub ids of 100 bytes: 1,100 characters.
+MAX_ENCODED_LENGTH = 1100
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _DECODE = {c: i for i, c in enumerate(_ALPHABET)}
 # Crockford: letters easily misread decode to the digits they look like.
@@ -42,6 +49,10 @@ class ClickIdError(ValueError):
     """The click id is malformed or its signature does not match."""
 
 
+SUB_NAMES = ("sub1", "sub2", "sub3", "sub4", "sub5")
+MAX_SUB_BYTES = 100
+
+
 @dataclass(frozen=True)
 class ClickIdentity:
     click_id: str
@@ -49,6 +60,7 @@ class ClickIdentity:
     link_id: int
     offer_id: int
     affiliate_id: int
+    subs: dict[str, str] = field(default_factory=dict)
 
 
 def _key() -> bytes:
@@ -105,10 +117,28 @@ def _b32decode(text: str) -> bytes:
     return (bits >> pad).to_bytes(nbytes, "big")
 
 
+def _subs_encode(subs: dict[str, str]) -> bytes:
+    present = [(i, name) for i, name in enumerate(SUB_NAMES) if subs.get(name)]
+    if not present:
+        return b""
+    out = bytearray([sum(1 << i for i, _ in present)])
+    for _, name in present:
+        raw = subs[name].encode()[:MAX_SUB_BYTES]
+        # Cut on a character boundary so the value decodes.
+        raw = raw.decode("utf-8", "ignore").encode()
+        out += _varint(len(raw)) + raw
+    return bytes(out)
+
+
 def click_id_issue(
-    *, link_id: int, offer_id: int, affiliate_id: int, at: datetime | None = None
+    *,
+    link_id: int,
+    offer_id: int,
+    affiliate_id: int,
+    at: datetime | None = None,
+    subs: dict[str, str] | None = None,
 ) -> ClickIdentity:
-    """Make a new signed click id for a click on `link_id`."""
+    """Make a new signed click id for a click on `link_id`, carrying its sub ids."""
     issued_ms = int(at.timestamp() * 1000) if at is not None else time.time_ns() // 1_000_000
     body = (
         bytes([VERSION])
@@ -117,15 +147,10 @@ def click_id_issue(
         + _varint(link_id)
         + _varint(offer_id)
         + _varint(affiliate_id)
+        + _subs_encode(subs or {})
     )
     mac = hmac.new(_key(), body, hashlib.sha256).digest()[:MAC_BYTES]
-    return ClickIdentity(
-        click_id=_b32encode(body + mac),
-        issued_at=datetime.fromtimestamp(issued_ms / 1000, tz=UTC),
-        link_id=link_id,
-        offer_id=offer_id,
-        affiliate_id=affiliate_id,
-    )
+    return click_id_verify(_b32encode(body + mac))
 
 
 def click_id_verify(click_id: str) -> ClickIdentity:
@@ -147,6 +172,22 @@ def click_id_verify(click_id: str) -> ClickIdentity:
     link_id, pos = _read_varint(body, pos)
     offer_id, pos = _read_varint(body, pos)
     affiliate_id, pos = _read_varint(body, pos)
+    subs: dict[str, str] = {}
+    if pos < len(body):
+        present = body[pos]
+        pos += 1
+        if not present or present >> len(SUB_NAMES):
+            raise ClickIdError("click id has a bad sub id mask")
+        for i, name in enumerate(SUB_NAMES):
+            if present & (1 << i):
+                length, pos = _read_varint(body, pos)
+                if length > MAX_SUB_BYTES or pos + length > len(body):
+                    raise ClickIdError("click id has a bad sub id")
+                try:
+                    subs[name] = body[pos : pos + length].decode()
+                except UnicodeDecodeError:
+                    raise ClickIdError("click id has a bad sub id") from None
+                pos += length
     if pos != len(body):
         raise ClickIdError("click id has trailing bytes")
     return ClickIdentity(
@@ -155,4 +196,5 @@ def click_id_verify(click_id: str) -> ClickIdentity:
         link_id=link_id,
         offer_id=offer_id,
         affiliate_id=affiliate_id,
+        subs=subs,
     )

@@ -29,7 +29,7 @@ class Lead(models.Model):
     link = models.ForeignKey(
         TrackingLink, null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
     )
-    click_id = models.CharField(max_length=80, blank=True, db_index=True)
+    click_id = models.CharField(max_length=1100, blank=True, db_index=True)
     sub1 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
     sub2 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
     sub3 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)

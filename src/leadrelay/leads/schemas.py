@@ -8,7 +8,7 @@ from ninja import Field, Schema
 class LeadIn(Schema):
     offer_id: int = Field(..., ge=1, examples=[1])
     click_id: str | None = Field(
-        None, max_length=80, description="The click id the landing page received."
+        None, max_length=1100, description="The click id the landing page received."
     )
     fields: dict[str, Any] = Field(
         ...,

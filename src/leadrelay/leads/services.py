@@ -34,11 +34,11 @@ from leadrelay.offers.models import (
 )
 from leadrelay.offers.selectors import affiliate_may_promote, offers_visible_to
 from leadrelay.offers.services import offer_payout_for
-from leadrelay.tracking.models import SUB_FIELDS, Click, TrackingLink
+from leadrelay.tracking.models import SUB_FIELDS, TrackingLink
 
 
 @dataclass(frozen=True)
-class VisitorFacts:
+class LeadOrigin:
     ip: str | None = None
     user_agent: str = ""
 
@@ -77,8 +77,8 @@ def _attribution(
 ) -> tuple[Organization | None, TrackingLink | None, dict[str, str], list[str]]:
     """Who gets the lead, through which link and sub ids, and reasons to reject it.
 
-    The click id alone names link, offer and affiliate (the click row may not be
-    written yet); sub ids come from the click row when it exists, else the link.
+    The click id alone names link, offer, affiliate and per-click sub ids, so the
+    click row is never needed (it may not be written yet, or lost in a crash).
     """
     if identity is None:
         return affiliate, None, {}, []
@@ -91,13 +91,17 @@ def _attribution(
         # A mismatched click id attributes nothing: the lead stays with the poster.
         return affiliate, None, {}, reasons
     link = TrackingLink.objects.filter(pk=identity.link_id).first()
-    click = Click.objects.filter(click_id=identity.click_id).first()
-    source: Click | TrackingLink | None = click or link
-    subs = {name: getattr(source, name) for name in SUB_FIELDS} if source else {}
+    subs = {name: getattr(link, name) for name in SUB_FIELDS} if link else {}
+    subs.update(identity.subs)  # per-click sub ids ride in the click id itself
     if affiliate is None:
-        affiliate = Organization.objects.filter(
-            pk=identity.affiliate_id, kind=OrganizationKind.AFFILIATE
+        clicked_for = Organization.objects.filter(
+            pk=identity.affiliate_id, kind=OrganizationKind.AFFILIATE, is_active=True
         ).first()
+        if clicked_for is None or not affiliate_may_promote(offer=offer, affiliate=clicked_for):
+            # The visitor is real but its affiliate may no longer run the offer:
+            # the lead is taken as the network's own traffic and earns no one a payout.
+            return None, None, {}, reasons
+        affiliate = clicked_for
     return affiliate, link, subs, reasons
 
 
@@ -151,7 +155,7 @@ def lead_intake(
     source: LeadSource,
     affiliate: Organization | None = None,
     click_id: str | None = None,
-    visitor: VisitorFacts | None = None,
+    origin: LeadOrigin | None = None,
     received_at: datetime | None = None,
 ) -> Lead:
     """Take a lead for an offer. `affiliate` is the API caller (None for hosted forms).
@@ -161,7 +165,7 @@ def lead_intake(
     nothing is stored. Otherwise the lead is stored with its decision.
     `received_at` is for imports and demo data; it defaults to now.
     """
-    visitor = visitor or VisitorFacts()
+    origin = origin or LeadOrigin()
     offer = _offer_for_intake(offer_id=offer_id, affiliate=affiliate)
     schema = list(offer.fields.all())
     cleaned, problems = lead_fields_clean(
@@ -203,8 +207,8 @@ def lead_intake(
             status=LeadStatus.PENDING_REVIEW if status == LeadStatus.APPROVED else status,
             reasons=reasons,
             duplicate_of=original,
-            ip=visitor.ip,
-            user_agent=visitor.user_agent[:512],
+            ip=origin.ip,
+            user_agent=origin.user_agent[:512],
             currency=offer.currency,
             created_at=now,
             decided_at=None if status == LeadStatus.PENDING_REVIEW else now,
@@ -224,19 +228,20 @@ def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None
     affiliate = lead.affiliate
     revenue = offer.revenue_minor
     payout = offer_payout_for(offer=offer, affiliate=affiliate)
+    # Other models are paid per click or conversion, not per lead (ROADMAP 4);
+    # a free offer has nothing to book. The lead shows what was booked: nothing.
+    books = offer.payout_model == PayoutModel.CPL and (revenue or payout)
     previous = lead.status
     lead.status = LeadStatus.APPROVED
-    lead.revenue_minor = revenue
-    lead.payout_minor = payout
+    lead.revenue_minor = revenue if books else 0
+    lead.payout_minor = payout if books else 0
     lead.currency = offer.currency
     lead.decided_at = at
     lead.save(update_fields=["status", "revenue_minor", "payout_minor", "currency", "decided_at"])
     LeadStatusChange.objects.create(
         lead=lead, from_status=previous, to_status=LeadStatus.APPROVED, note=note, actor=actor
     )
-    if offer.payout_model != PayoutModel.CPL or (revenue == 0 and payout == 0):
-        # Other models are paid per click or conversion, not per lead (ROADMAP 4);
-        # a free offer has nothing to book.
+    if not books:
         return
     lead_approval_post(
         lead_id=lead.pk,

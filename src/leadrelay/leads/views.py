@@ -12,8 +12,9 @@ from django.views.decorators.http import require_http_methods
 
 from leadrelay.core.errors import DomainError, Invalid
 from leadrelay.leads.models import LeadSource
-from leadrelay.leads.services import VisitorFacts, lead_intake
+from leadrelay.leads.services import LeadOrigin, lead_intake
 from leadrelay.offers.models import FieldType, Offer, OfferField, OfferStatus
+from leadrelay.tracking.visitor import client_ip
 
 _INPUT_TYPES: dict[str, tuple[str, str]] = {
     FieldType.EMAIL: ("email", "email"),
@@ -69,7 +70,7 @@ def _active_offer(offer_id: int) -> Offer:
 @require_http_methods(["GET", "POST"])
 def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
     offer = _active_offer(offer_id)
-    click_id = (request.POST.get("click_id") or request.GET.get("click_id") or "")[:80]
+    click_id = (request.POST.get("click_id") or request.GET.get("click_id") or "")[:1100]
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     general_error = ""
@@ -82,9 +83,8 @@ def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
                 fields=values,
                 source=LeadSource.FORM,
                 click_id=click_id or None,
-                visitor=VisitorFacts(
-                    ip=request.META.get("REMOTE_ADDR"),
-                    user_agent=request.headers.get("User-Agent", ""),
+                origin=LeadOrigin(
+                    ip=client_ip(request), user_agent=request.headers.get("User-Agent", "")
                 ),
             )
         except Invalid as exc:

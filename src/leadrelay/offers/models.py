@@ -63,7 +63,14 @@ class Offer(TimestampedModel):
     visibility = models.CharField(
         max_length=16, choices=Visibility.choices, default=Visibility.APPROVAL
     )
-    landing_url = models.URLField(max_length=2000, help_text="Macros: {click_id} {sub1}…{sub5}.")
+    landing_url = models.URLField(
+        max_length=2000, help_text="Macros: {click_id} {sub1}…{sub5} {country} {device} …"
+    )
+    deeplink_domains = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Domains a link may deep-link to with ?url= (subdomains included).",
+    )
     review_mode = models.CharField(
         max_length=16, choices=ReviewMode.choices, default=ReviewMode.AUTO_APPROVE
     )

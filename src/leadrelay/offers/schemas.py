@@ -31,6 +31,9 @@ class OfferIn(Schema):
     visibility: str = "approval"
     review_mode: str = "auto_approve"
     landing_url: str = Field(..., examples=["https://lp.example.com/?cid={click_id}&s={sub1}"])
+    deeplink_domains: list[str] = Field(
+        [], description="Domains links may deep-link to with ?url=, e.g. shop.example.com."
+    )
     default_region: str = "US"
     timezone: str = "UTC"
     fields: list[FieldIn] = []

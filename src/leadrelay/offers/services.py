@@ -14,7 +14,7 @@ from django.utils import timezone
 from leadrelay.accounts.models import Organization, OrganizationKind, User
 from leadrelay.core.errors import Conflict, Invalid, NotFound, Problem
 from leadrelay.core.money import currency_is_valid
-from leadrelay.offers.macros import landing_url_problems
+from leadrelay.offers.macros import deeplink_domains_problems, landing_url_problems
 from leadrelay.offers.models import (
     AccessStatus,
     FieldType,
@@ -92,8 +92,11 @@ def _validate_offer(
     landing_url: str,
     default_region: str,
     tz: str,
+    deeplink_domains: Sequence[str] = (),
 ) -> list[Problem]:
     problems = []
+    for message in deeplink_domains_problems(deeplink_domains):
+        problems.append(Problem("invalid_domain", message, "deeplink_domains"))
     if advertiser.kind != OrganizationKind.ADVERTISER:
         problems.append(Problem("not_an_advertiser", "Offers belong to advertisers.", "advertiser"))
     if not name.strip():
@@ -132,6 +135,7 @@ def offer_create(
     default_region: str = "US",
     tz: str = "UTC",
     consent_text: str = "",
+    deeplink_domains: Sequence[str] = (),
     fields: Sequence[FieldSpec] = (),
 ) -> Offer:
     """Create an offer with its lead schema; refuse bad input with every problem at once."""
@@ -144,6 +148,7 @@ def offer_create(
         landing_url=landing_url,
         default_region=default_region,
         tz=tz,
+        deeplink_domains=deeplink_domains,
     )
     problems += _validate_fields(fields)
     for key, value, enum in (
@@ -174,6 +179,7 @@ def offer_create(
         default_region=default_region,
         timezone=tz,
         consent_text=consent_text,
+        deeplink_domains=[d.lower() for d in deeplink_domains],
     )
     _fields_write(offer, fields)
     return offer

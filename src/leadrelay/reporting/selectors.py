@@ -108,7 +108,7 @@ def _grouped(
 
     click_path, lead_path, entry_path = _PATHS[dim] if dim else (None, None, None)
     clicks = _scoped(
-        Click.objects.filter(created_at__gte=lo, created_at__lt=hi),
+        Click.objects.filter(created_at__gte=lo, created_at__lt=hi, is_bot=False),
         organization,
         "offer",
         "affiliate",

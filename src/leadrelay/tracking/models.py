@@ -30,7 +30,7 @@ class TrackingLink(models.Model):
 class Click(models.Model):
     """One visit through a tracking link. Keyed by its self-describing click id."""
 
-    click_id = models.CharField(max_length=80, unique=True)
+    click_id = models.CharField(max_length=1100, unique=True)
     link = models.ForeignKey(TrackingLink, on_delete=models.PROTECT, related_name="clicks")
     offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="clicks")
     affiliate = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="clicks")
@@ -38,6 +38,15 @@ class Click(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     referer = models.CharField(max_length=1000, blank=True)
+    visitor_id = models.CharField(max_length=40, blank=True)
+    ip_ua_hash = models.CharField(max_length=32, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    device = models.CharField(max_length=16, blank=True)
+    os = models.CharField(max_length=40, blank=True)
+    browser = models.CharField(max_length=40, blank=True)
+    is_bot = models.BooleanField(default=False)
+    is_unique = models.BooleanField(default=True)
+    params = models.JSONField(default=dict, blank=True)
     sub1 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
     sub2 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
     sub3 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
@@ -48,6 +57,8 @@ class Click(models.Model):
         indexes = [
             models.Index(fields=["offer", "created_at"]),
             models.Index(fields=["affiliate", "created_at"]),
+            models.Index(fields=["offer", "visitor_id", "created_at"]),
+            models.Index(fields=["offer", "ip_ua_hash", "created_at"]),
         ]
 
     def __str__(self) -> str:

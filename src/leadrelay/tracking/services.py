@@ -1,26 +1,31 @@
 """Tracking links and click recording.
 
-The click id is made before anything is written (see leadrelay.core.clickid),
-so the visitor's redirect never depends on the click row.
+The click id is made before anything is written (see leadrelay.core.clickid)
+and the row is buffered (tracking/buffer.py), so the visitor's redirect never
+waits for a database commit.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 
 from leadrelay.accounts.models import Organization
 from leadrelay.core.clickid import click_id_issue
-from leadrelay.core.errors import Invalid, NotFound, PermissionDenied, Problem
-from leadrelay.offers.macros import landing_url_render
+from leadrelay.core.errors import DomainError, Invalid, NotFound, PermissionDenied, Problem
+from leadrelay.offers.macros import BUILTIN_MACROS, deeplink_allowed, landing_url_render
 from leadrelay.offers.models import Offer, OfferStatus
 from leadrelay.offers.selectors import affiliate_may_promote
 from leadrelay.offers.services import offer_access_request
+from leadrelay.tracking.buffer import click_buffer, clicks_write
 from leadrelay.tracking.models import SUB_FIELDS, SUB_MAX_LENGTH, Click, TrackingLink
+from leadrelay.tracking.visitor import VisitorFacts
 
 _CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
@@ -69,50 +74,110 @@ class ClickOutcome:
     redirect_url: str
 
 
-def _clean_ip(value: str | None) -> str | None:
-    try:
-        return str(ipaddress.ip_address((value or "").strip()))
-    except ValueError:
-        return None
+class RedirectRefused(DomainError):
+    """A deep link to a place the offer doesn't allow: never redirected to (400)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            code="redirect_not_allowed",
+            message="This link can't send visitors there.",
+            field="url",
+            status=400,
+        )
+
+
+MAX_PARAMS = 20
+_PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,40}$")
+DEEPLINK_PARAM = "url"
+
+
+def _passed_params(params: Mapping[str, str]) -> dict[str, str]:
+    """The click's own query parameters kept for macros: bounded in number, name and size."""
+    kept: dict[str, str] = {}
+    for name, value in params.items():
+        if name in SUB_FIELDS or name == DEEPLINK_PARAM or not _PARAM_NAME_RE.match(name):
+            continue
+        if name in BUILTIN_MACROS or len(kept) >= MAX_PARAMS:
+            continue
+        kept[name] = value[:200]
+    return kept
 
 
 def click_record(
     *,
     code: str,
-    ip: str | None,
-    user_agent: str = "",
-    referer: str = "",
+    visitor: VisitorFacts,
+    params: Mapping[str, str] | None = None,
     at: datetime | None = None,
+    write_now: bool = False,
 ) -> ClickOutcome:
     """Record a click on link `code` and return where to send the visitor.
 
-    `at` is for imports and demo data; it defaults to now.
+    `params` are the click URL's query parameters: sub1…sub5 override the link's
+    own sub ids for this click, `url` asks for a deep link (allowed only to the
+    offer's deep-link domains, else RedirectRefused), and the rest are passed to
+    the landing URL's macros. The row is buffered (tracking/buffer.py) unless
+    `write_now`; `at` is for imports and demo data.
     """
+    params = params or {}
     link = TrackingLink.objects.select_related("offer").filter(code=code, is_active=True).first()
     if link is None or link.offer.status != OfferStatus.ACTIVE:
         raise NotFound("Link")
-    identity = click_id_issue(
-        link_id=link.pk, offer_id=link.offer_id, affiliate_id=link.affiliate_id, at=at
-    )
+    offer = link.offer
     subs = {name: getattr(link, name) for name in SUB_FIELDS}
-    click = Click.objects.create(
+    for name in SUB_FIELDS:
+        if params.get(name):
+            subs[name] = params[name][:SUB_MAX_LENGTH]
+    template = offer.landing_url
+    deeplink = params.get(DEEPLINK_PARAM, "")
+    if deeplink:
+        if "{" in urlsplit(deeplink).netloc or not deeplink_allowed(
+            deeplink, offer.deeplink_domains
+        ):
+            raise RedirectRefused()
+        template = deeplink
+    identity = click_id_issue(
+        link_id=link.pk,
+        offer_id=link.offer_id,
+        affiliate_id=link.affiliate_id,
+        at=at,
+        # Only per-click values ride in the id; the link's own are found from link_id.
+        subs={k: v for k, v in subs.items() if v != getattr(link, k)},
+    )
+    passed = _passed_params(params)
+    click = Click(
         click_id=identity.click_id,
         link=link,
         offer_id=link.offer_id,
         affiliate_id=link.affiliate_id,
         created_at=identity.issued_at,
-        ip=_clean_ip(ip),
-        user_agent=user_agent[:512],
-        referer=referer[:1000],
+        ip=visitor.ip,
+        user_agent=visitor.user_agent,
+        referer=visitor.referer,
+        visitor_id=visitor.visitor_id,
+        ip_ua_hash=visitor.ip_ua_hash,
+        country=visitor.country,
+        device=visitor.device.kind,
+        os=visitor.device.os,
+        browser=visitor.device.browser,
+        is_bot=visitor.device.is_bot,
+        params=passed,
         **subs,
     )
+    if write_now:
+        clicks_write([click])
+    else:
+        click_buffer.add(click)
     url = landing_url_render(
-        link.offer.landing_url,
+        template,
         {
+            **passed,
+            **subs,
             "click_id": identity.click_id,
             "offer_id": link.offer_id,
             "affiliate_id": link.affiliate_id,
-            **subs,
+            "country": visitor.country,
+            "device": visitor.device.kind,
         },
     )
     return ClickOutcome(click=click, redirect_url=url)

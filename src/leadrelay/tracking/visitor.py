@@ -1,0 +1,130 @@
+"""What a click tells about its visitor: IP, country, device, OS, browser, bot or not.
+
+The client IP is REMOTE_ADDR unless the request came through a configured
+trusted proxy (`LEADRELAY_TRUSTED_PROXIES`, CIDRs); then X-Forwarded-For is
+read from the right, skipping trusted proxies, so a visitor can't choose its
+own IP by sending the header. User agents are parsed by `ua-parser`, crawlers
+recognised by the `crawler-user-agents` pattern list, countries looked up in
+an offline database (see geo.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+
+import crawleruseragents
+import ua_parser
+from django.conf import settings
+from django.http import HttpRequest
+
+from leadrelay.tracking.geo import country_for_ip
+
+VISITOR_COOKIE = "lr_vid"
+USER_AGENT_MAX = 512
+_MOBILE_OS = {"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "Tizen", "Symbian OS"}
+
+
+@dataclass(frozen=True)
+class Device:
+    kind: str  # desktop, mobile, tablet, bot, unknown
+    os: str
+    browser: str
+    is_bot: bool
+
+
+@dataclass(frozen=True)
+class VisitorFacts:
+    ip: str | None
+    user_agent: str
+    referer: str
+    visitor_id: str  # the first-party cookie's value; a new one on a first visit
+    country: str
+    device: Device
+
+    @property
+    def ip_ua_hash(self) -> str:
+        """Who the visitor is when no cookie says so: a hash of IP and user agent."""
+        return hashlib.sha256(f"{self.ip}|{self.user_agent}".encode()).hexdigest()[:32]
+
+
+@lru_cache(maxsize=1)
+def _trusted_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    raw = getattr(settings, "LEADRELAY_TRUSTED_PROXIES", [])
+    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in raw)
+
+
+def _is_trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return any(ip in network for network in _trusted_networks())
+
+
+def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The visitor's IP: REMOTE_ADDR, or the forwarded address if REMOTE_ADDR is a trusted proxy."""
+    remote = _parse_ip(request.META.get("REMOTE_ADDR", ""))
+    if remote is None:
+        return None
+    if not _is_trusted(remote):
+        return str(remote)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    for hop in reversed([h for h in forwarded.split(",") if h.strip()][:20]):
+        ip = _parse_ip(hop)
+        if ip is None:
+            break
+        if not _is_trusted(ip):
+            return str(ip)
+    return str(remote)
+
+
+@lru_cache(maxsize=16384)
+def device_for(user_agent: str) -> Device:
+    """Device kind, OS and browser of a user agent; crawlers are kind "bot"."""
+    if not user_agent:
+        return Device("unknown", "", "", False)
+    if crawleruseragents.is_crawler(user_agent):
+        return Device("bot", "", "", True)
+    parsed = ua_parser.parse(user_agent)
+    os_family = parsed.os.family if parsed.os else ""
+    browser = parsed.user_agent.family if parsed.user_agent else ""
+    family = parsed.device.family if parsed.device else ""
+    if family == "Spider":
+        return Device("bot", os_family, browser, True)
+    if (
+        "iPad" in family
+        or "Tablet" in user_agent
+        or (os_family == "Android" and "Mobile" not in user_agent)
+    ):
+        kind = "tablet"
+    elif os_family in _MOBILE_OS or "Mobile" in user_agent:
+        kind = "mobile"
+    elif os_family in {"Other", ""} and browser in {"Other", ""}:
+        kind = "unknown"
+    else:
+        kind = "desktop"
+    return Device(kind, os_family[:40], browser[:40], False)
+
+
+def visitor_facts(request: HttpRequest) -> VisitorFacts:
+    """The facts of this request; a visitor without our cookie gets a new visitor id."""
+    ip = client_ip(request)
+    user_agent = request.headers.get("User-Agent", "")[:USER_AGENT_MAX]
+    cookie = request.COOKIES.get(VISITOR_COOKIE, "")
+    if not (cookie.isalnum() and len(cookie) == 32):
+        cookie = secrets.token_hex(16)
+    return VisitorFacts(
+        ip=ip,
+        user_agent=user_agent,
+        referer=request.headers.get("Referer", "")[:1000],
+        visitor_id=cookie,
+        country=country_for_ip(ip),
+        device=device_for(user_agent),
+    )
