@@ -72,5 +72,6 @@ def _click_buffer_by_hand(settings: Any) -> Any:
     from leadrelay.tracking.buffer import click_buffer
 
     settings.LEADRELAY_CLICK_FLUSH_THREAD = False
+    settings.LEADRELAY_LINK_CACHE_SECONDS = 0  # a paused offer stops redirecting at once
     yield
     click_buffer.discard()

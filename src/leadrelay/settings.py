@@ -189,6 +189,8 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 LEADRELAY_CLICK_FLUSH_SECONDS = float(os.environ.get("LEADRELAY_CLICK_FLUSH_SECONDS", "1"))
 LEADRELAY_CLICK_BATCH = int(os.environ.get("LEADRELAY_CLICK_BATCH", "500"))
 LEADRELAY_CLICK_FLUSH_THREAD = True  # tests turn it off and flush by hand
+# How long a process keeps a tracking link and its offer for redirects (seconds).
+LEADRELAY_LINK_CACHE_SECONDS = float(os.environ.get("LEADRELAY_LINK_CACHE_SECONDS", "5"))
 # Proxies whose X-Forwarded-For is believed (CIDRs, comma separated), e.g. "10.0.0.0/8".
 LEADRELAY_TRUSTED_PROXIES = [
     c.strip() for c in os.environ.get("LEADRELAY_TRUSTED_PROXIES", "").split(",") if c.strip()

@@ -212,3 +212,15 @@ def test_api_sub_ids_are_bounded(offer, affiliate) -> None:
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "sub1"
+
+
+def test_redirects_keep_a_link_for_a_few_seconds(settings, offer, affiliate) -> None:
+    import time
+
+    settings.LEADRELAY_LINK_CACHE_SECONDS = 0.3
+    link = tracking_link_create(offer=offer, affiliate=affiliate)
+    assert Client().get(f"/c/{link.code}").status_code == 302
+    offer_status_set(offer=offer, status="paused")
+    assert Client().get(f"/c/{link.code}").status_code == 302  # still cached
+    time.sleep(0.35)
+    assert Client().get(f"/c/{link.code}").status_code == 404

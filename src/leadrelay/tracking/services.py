@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from leadrelay.accounts.models import Organization
@@ -103,6 +106,33 @@ def _passed_params(params: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
+_link_cache: dict[str, tuple[float, TrackingLink | None]] = {}
+_link_cache_lock = threading.Lock()
+
+
+def _link_for_redirect(code: str) -> TrackingLink | None:
+    """The link and its offer, kept for LEADRELAY_LINK_CACHE_SECONDS per process.
+
+    Looking the link up is most of a redirect's cost; a few seconds' cache means
+    a paused offer or link stops redirecting within that time, not at once.
+    """
+    ttl = settings.LEADRELAY_LINK_CACHE_SECONDS
+    now = time.monotonic()
+    if ttl > 0:
+        cached = _link_cache.get(code)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+    link = (
+        TrackingLink.objects.select_related("offer").filter(code=code[:16], is_active=True).first()
+    )
+    if ttl > 0:
+        with _link_cache_lock:
+            if len(_link_cache) > 50_000:
+                _link_cache.clear()
+            _link_cache[code] = (now + ttl, link)
+    return link
+
+
 def click_record(
     *,
     code: str,
@@ -120,7 +150,7 @@ def click_record(
     `write_now`; `at` is for imports and demo data.
     """
     params = params or {}
-    link = TrackingLink.objects.select_related("offer").filter(code=code, is_active=True).first()
+    link = _link_for_redirect(code)
     if link is None or link.offer.status != OfferStatus.ACTIVE:
         raise NotFound("Link")
     offer = link.offer
