@@ -1,6 +1,11 @@
 from django.contrib import admin
 
-from leadrelay.offers.models import Offer, OfferAccess, OfferField
+from leadrelay.offers.models import LandingVariant, Offer, OfferAccess, OfferField
+
+
+class LandingVariantInline(admin.TabularInline):
+    model = LandingVariant
+    extra = 0
 
 
 class OfferFieldInline(admin.TabularInline):
@@ -16,7 +21,7 @@ class OfferAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     list_filter = ["status", "vertical", "visibility", "payout_model"]
     search_fields = ["name", "advertiser__name"]
-    inlines = [OfferFieldInline]
+    inlines = [OfferFieldInline, LandingVariantInline]
 
 
 @admin.register(OfferAccess)

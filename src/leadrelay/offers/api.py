@@ -13,7 +13,7 @@ from leadrelay.leads.schemas import ErrorOut
 from leadrelay.offers.models import Offer
 from leadrelay.offers.schemas import FieldOut, LinkIn, LinkOut, OfferIn, OfferOut
 from leadrelay.offers.selectors import offer_get, offers_visible_to
-from leadrelay.offers.services import FieldSpec, offer_create, offer_payout_for
+from leadrelay.offers.services import FieldSpec, Targeting, offer_create, offer_payout_for
 from leadrelay.tracking.selectors import tracking_link_url
 from leadrelay.tracking.services import tracking_link_create
 
@@ -79,10 +79,14 @@ def offers_create(request: HttpRequest, payload: OfferIn) -> Status[OfferOut]:
         if found is None:
             raise NotFound("Advertiser")
         advertiser = found
-    data = payload.dict(exclude={"advertiser_id", "fields", "timezone"})
+    targeting_keys = {
+        "allowed_countries", "allowed_devices", "schedule", "fallback_offer_id", "fallback_url"
+    }  # fmt: skip
+    data = payload.dict(exclude={"advertiser_id", "fields", "timezone", *targeting_keys})
     offer = offer_create(
         advertiser=advertiser,
         tz=payload.timezone,
+        targeting=Targeting(**payload.dict(include=targeting_keys)),
         fields=[FieldSpec(**f.dict()) for f in payload.fields],
         **data,
     )

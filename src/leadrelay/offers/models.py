@@ -79,6 +79,15 @@ class Offer(TimestampedModel):
     )
     timezone = models.CharField(max_length=64, default="UTC")
     consent_text = models.TextField(blank=True, max_length=5000)
+    # Targeting on click (offers/targeting.py); empty means no restriction.
+    allowed_countries = models.JSONField(default=list, blank=True)
+    allowed_devices = models.JSONField(default=list, blank=True)
+    schedule = models.JSONField(default=dict, blank=True)
+    # Where a click the offer won't take goes: another offer, else a URL, else nowhere (404).
+    fallback_offer = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    fallback_url = models.URLField(max_length=2000, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -91,6 +100,25 @@ class Offer(TimestampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class LandingVariant(models.Model):
+    """One of an offer's landing pages; clicks are split between them by weight."""
+
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="landing_variants")
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=2000, help_text="Same macros as the offer's landing URL.")
+    weight = models.PositiveIntegerField(default=1, help_text="0 takes it out of rotation.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["offer", "name"], name="landing_variant_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.offer_id}:{self.name}"
 
 
 class FieldType(models.TextChoices):

@@ -36,6 +36,13 @@ class OfferIn(Schema):
     )
     default_region: str = "US"
     timezone: str = "UTC"
+    allowed_countries: list[str] = Field([], examples=[["US", "CA"]])
+    allowed_devices: list[str] = Field([], examples=[["mobile", "tablet"]])
+    schedule: dict[str, list[list[str]]] = Field(
+        {}, examples=[{"mon": [["09:00", "17:30"]], "tue": [["09:00", "17:30"]]}]
+    )
+    fallback_offer_id: int | None = None
+    fallback_url: str = ""
     fields: list[FieldIn] = []
 
 

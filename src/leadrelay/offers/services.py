@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import phonenumbers
 from django.db import transaction
@@ -18,6 +19,7 @@ from leadrelay.offers.macros import deeplink_domains_problems, landing_url_probl
 from leadrelay.offers.models import (
     AccessStatus,
     FieldType,
+    LandingVariant,
     Offer,
     OfferAccess,
     OfferField,
@@ -27,9 +29,81 @@ from leadrelay.offers.models import (
     Vertical,
     Visibility,
 )
+from leadrelay.offers.targeting import countries_problems, devices_problems, schedule_problems
 
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _RESERVED_KEYS = frozenset({"click_id", "offer_id", "csrfmiddlewaretoken", "consent"})
+
+
+@dataclass(frozen=True)
+class Targeting:
+    """Who an offer takes on a click, and where the others go (offers/targeting.py)."""
+
+    allowed_countries: Sequence[str] = ()
+    allowed_devices: Sequence[str] = ()
+    schedule: Mapping[str, Any] = field(default_factory=dict)
+    fallback_offer_id: int | None = None
+    fallback_url: str = ""
+
+    def problems(self, offer_id: int | None = None) -> list[Problem]:
+        problems = [
+            Problem("invalid_country", m, "allowed_countries")
+            for m in countries_problems(self.allowed_countries)
+        ]
+        problems += [
+            Problem("invalid_device", m, "allowed_devices")
+            for m in devices_problems(self.allowed_devices)
+        ]
+        problems += [
+            Problem("invalid_schedule", m, "schedule") for m in schedule_problems(self.schedule)
+        ]
+        if self.fallback_url:
+            problems += [
+                Problem("invalid_fallback_url", m, "fallback_url")
+                for m in landing_url_problems(self.fallback_url)
+            ]
+        if self.fallback_offer_id is not None and (
+            self.fallback_offer_id == offer_id
+            or not Offer.objects.filter(pk=self.fallback_offer_id).exists()
+        ):
+            problems.append(
+                Problem(
+                    "invalid_fallback_offer", "Name another, existing offer.", "fallback_offer_id"
+                )
+            )
+        return problems
+
+    def apply(self, offer: Offer) -> None:
+        offer.allowed_countries = [c.upper() for c in self.allowed_countries]
+        offer.allowed_devices = list(self.allowed_devices)
+        offer.schedule = dict(self.schedule)
+        offer.fallback_offer_id = self.fallback_offer_id
+        offer.fallback_url = self.fallback_url
+
+
+def offer_targeting_set(*, offer: Offer, targeting: Targeting) -> Offer:
+    """Replace an offer's click targeting and fallbacks; bad input changes nothing."""
+    problems = targeting.problems(offer_id=offer.pk)
+    if problems:
+        raise Invalid(problems)
+    targeting.apply(offer)
+    offer.save()
+    return offer
+
+
+def landing_variant_set(*, offer: Offer, name: str, url: str, weight: int = 1) -> LandingVariant:
+    """Add a landing variant to an offer's rotation, or change the one of that name."""
+    problems = [Problem("invalid_url", m, "url") for m in landing_url_problems(url)]
+    if not name.strip() or len(name) > 100:
+        problems.append(Problem("invalid_name", "A name of 1 to 100 characters.", "name"))
+    if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 10_000:
+        problems.append(Problem("invalid_weight", "A weight from 0 (off) to 10000.", "weight"))
+    if problems:
+        raise Invalid(problems)
+    variant, _ = LandingVariant.objects.update_or_create(
+        offer=offer, name=name.strip(), defaults={"url": url, "weight": weight}
+    )
+    return variant
 
 
 @dataclass(frozen=True)
@@ -93,8 +167,11 @@ def _validate_offer(
     default_region: str,
     tz: str,
     deeplink_domains: Sequence[str] = (),
+    targeting: Targeting | None = None,
 ) -> list[Problem]:
     problems = []
+    if targeting is not None:
+        problems += targeting.problems()
     for message in deeplink_domains_problems(deeplink_domains):
         problems.append(Problem("invalid_domain", message, "deeplink_domains"))
     if advertiser.kind != OrganizationKind.ADVERTISER:
@@ -136,6 +213,7 @@ def offer_create(
     tz: str = "UTC",
     consent_text: str = "",
     deeplink_domains: Sequence[str] = (),
+    targeting: Targeting | None = None,
     fields: Sequence[FieldSpec] = (),
 ) -> Offer:
     """Create an offer with its lead schema; refuse bad input with every problem at once."""
@@ -149,6 +227,7 @@ def offer_create(
         default_region=default_region,
         tz=tz,
         deeplink_domains=deeplink_domains,
+        targeting=targeting,
     )
     problems += _validate_fields(fields)
     for key, value, enum in (
@@ -181,6 +260,9 @@ def offer_create(
         consent_text=consent_text,
         deeplink_domains=[d.lower() for d in deeplink_domains],
     )
+    if targeting is not None:
+        targeting.apply(offer)
+        offer.save()
     _fields_write(offer, fields)
     return offer
 

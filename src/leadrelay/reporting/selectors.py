@@ -19,7 +19,7 @@ from leadrelay.leads.models import Lead, LeadStatus
 from leadrelay.ledger.models import AccountRole, Entry, TransactionKind
 from leadrelay.offers.models import Offer
 from leadrelay.reporting.metrics import MetricRow
-from leadrelay.tracking.models import Click
+from leadrelay.tracking.models import Click, Fallback
 
 DIMENSIONS = ("day", "offer", "affiliate", "sub1")
 # The grouping expression for each dimension in clicks, leads and ledger entries.
@@ -108,7 +108,11 @@ def _grouped(
 
     click_path, lead_path, entry_path = _PATHS[dim] if dim else (None, None, None)
     clicks = _scoped(
-        Click.objects.filter(created_at__gte=lo, created_at__lt=hi, is_bot=False),
+        # Bots and clicks the offer refused (sent to a fallback URL or nowhere) don't count;
+        # a click sent to a fallback offer counts for that offer.
+        Click.objects.filter(created_at__gte=lo, created_at__lt=hi, is_bot=False).exclude(
+            fallback__in=[Fallback.URL, Fallback.NONE]
+        ),
         organization,
         "offer",
         "affiliate",

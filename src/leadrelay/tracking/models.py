@@ -27,6 +27,12 @@ class TrackingLink(models.Model):
         return f"/c/{self.code}"
 
 
+class Fallback(models.TextChoices):
+    OFFER = "offer", "Sent to the fallback offer"
+    URL = "url", "Sent to the fallback URL"
+    NONE = "none", "No fallback: not redirected"
+
+
 class Click(models.Model):
     """One visit through a tracking link. Keyed by its self-describing click id."""
 
@@ -47,6 +53,20 @@ class Click(models.Model):
     is_bot = models.BooleanField(default=False)
     is_unique = models.BooleanField(default=True)
     params = models.JSONField(default=dict, blank=True)
+    landing_variant = models.ForeignKey(
+        "offers.LandingVariant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="clicks",
+    )
+    # Set when the link's offer refused the click (offers/targeting.py): the reason, and
+    # where the visitor went instead. Then `offer` is the fallback offer, if there was one.
+    refusal = models.CharField(max_length=32, blank=True)
+    fallback = models.CharField(max_length=8, choices=Fallback.choices, blank=True)
+    fallback_from = models.ForeignKey(
+        Offer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     sub1 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
     sub2 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
     sub3 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)

@@ -7,6 +7,7 @@ waits for a database commit.
 
 from __future__ import annotations
 
+import random
 import re
 import secrets
 import threading
@@ -18,16 +19,18 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from leadrelay.accounts.models import Organization
 from leadrelay.core.clickid import click_id_issue
 from leadrelay.core.errors import DomainError, Invalid, NotFound, PermissionDenied, Problem
 from leadrelay.offers.macros import BUILTIN_MACROS, deeplink_allowed, landing_url_render
-from leadrelay.offers.models import Offer, OfferStatus
+from leadrelay.offers.models import LandingVariant, Offer, OfferStatus
 from leadrelay.offers.selectors import affiliate_may_promote
 from leadrelay.offers.services import offer_access_request
+from leadrelay.offers.targeting import offer_refusal
 from leadrelay.tracking.buffer import click_buffer, clicks_write
-from leadrelay.tracking.models import SUB_FIELDS, SUB_MAX_LENGTH, Click, TrackingLink
+from leadrelay.tracking.models import SUB_FIELDS, SUB_MAX_LENGTH, Click, Fallback, TrackingLink
 from leadrelay.tracking.visitor import VisitorFacts
 
 _CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
@@ -74,7 +77,7 @@ def tracking_link_create(
 @dataclass(frozen=True)
 class ClickOutcome:
     click: Click
-    redirect_url: str
+    redirect_url: str | None  # None when the offer refused the click and has no fallback
 
 
 class RedirectRefused(DomainError):
@@ -111,10 +114,11 @@ _link_cache_lock = threading.Lock()
 
 
 def _link_for_redirect(code: str) -> TrackingLink | None:
-    """The link and its offer, kept for LEADRELAY_LINK_CACHE_SECONDS per process.
+    """The link, its offer, the offer's fallback offer and their landing variants.
 
-    Looking the link up is most of a redirect's cost; a few seconds' cache means
-    a paused offer or link stops redirecting within that time, not at once.
+    Kept for LEADRELAY_LINK_CACHE_SECONDS per process: looking them up is most of
+    a redirect's cost, and a few seconds' cache means a paused offer or a changed
+    variant takes effect on redirects within that time, not at once.
     """
     ttl = settings.LEADRELAY_LINK_CACHE_SECONDS
     now = time.monotonic()
@@ -123,7 +127,10 @@ def _link_for_redirect(code: str) -> TrackingLink | None:
         if cached is not None and cached[0] > now:
             return cached[1]
     link = (
-        TrackingLink.objects.select_related("offer").filter(code=code[:16], is_active=True).first()
+        TrackingLink.objects.select_related("offer", "offer__fallback_offer")
+        .prefetch_related("offer__landing_variants", "offer__fallback_offer__landing_variants")
+        .filter(code=code[:16], is_active=True)
+        .first()
     )
     if ttl > 0:
         with _link_cache_lock:
@@ -131,6 +138,45 @@ def _link_for_redirect(code: str) -> TrackingLink | None:
                 _link_cache.clear()
             _link_cache[code] = (now + ttl, link)
     return link
+
+
+def _landing(offer: Offer) -> tuple[str, LandingVariant | None]:
+    """The landing URL for a click: a variant chosen by weight, else the offer's own."""
+    variants = [v for v in offer.landing_variants.all() if v.weight > 0]
+    if not variants:
+        return offer.landing_url, None
+    variant = random.choices(variants, weights=[v.weight for v in variants])[0]
+    return variant.url, variant
+
+
+@dataclass(frozen=True)
+class _Route:
+    offer: Offer  # the offer the click counts for
+    template: str | None  # None: nowhere to send the visitor
+    variant: LandingVariant | None = None
+    refusal: str = ""
+    fallback: str = ""
+
+
+def _route(link: TrackingLink, visitor: VisitorFacts, at: datetime) -> _Route:
+    """Where this click goes: the link's offer, or its fallback offer or URL when refused."""
+    offer = link.offer
+    refusal = offer_refusal(offer=offer, country=visitor.country, device=visitor.device.kind, at=at)
+    if refusal is None:
+        template, variant = _landing(offer)
+        return _Route(offer, template, variant)
+    backup = offer.fallback_offer
+    if (
+        backup is not None
+        and backup.pk != offer.pk
+        and offer_refusal(offer=backup, country=visitor.country, device=visitor.device.kind, at=at)
+        is None
+    ):
+        template, variant = _landing(backup)
+        return _Route(backup, template, variant, refusal, Fallback.OFFER)
+    if offer.fallback_url:
+        return _Route(offer, offer.fallback_url, None, refusal, Fallback.URL)
+    return _Route(offer, None, None, refusal, Fallback.NONE)
 
 
 def click_record(
@@ -146,21 +192,25 @@ def click_record(
     `params` are the click URL's query parameters: sub1…sub5 override the link's
     own sub ids for this click, `url` asks for a deep link (allowed only to the
     offer's deep-link domains, else RedirectRefused), and the rest are passed to
-    the landing URL's macros. The row is buffered (tracking/buffer.py) unless
-    `write_now`; `at` is for imports and demo data.
+    the landing URL's macros. A click the offer refuses (targeting, schedule,
+    paused) goes to its fallback offer or URL and is recorded with the reason;
+    with neither, `redirect_url` is None. The row is buffered
+    (tracking/buffer.py) unless `write_now`; `at` is for imports and demo data.
     """
     params = params or {}
     link = _link_for_redirect(code)
-    if link is None or link.offer.status != OfferStatus.ACTIVE:
+    if link is None or link.offer.status == OfferStatus.ARCHIVED:
         raise NotFound("Link")
-    offer = link.offer
+    at = at or timezone.now()
+    route = _route(link, visitor, at)
+    offer = route.offer
     subs = {name: getattr(link, name) for name in SUB_FIELDS}
     for name in SUB_FIELDS:
         if params.get(name):
             subs[name] = params[name][:SUB_MAX_LENGTH]
-    template = offer.landing_url
+    template = route.template
     deeplink = params.get(DEEPLINK_PARAM, "")
-    if deeplink:
+    if deeplink and not route.refusal:
         if "{" in urlsplit(deeplink).netloc or not deeplink_allowed(
             deeplink, offer.deeplink_domains
         ):
@@ -168,7 +218,7 @@ def click_record(
         template = deeplink
     identity = click_id_issue(
         link_id=link.pk,
-        offer_id=link.offer_id,
+        offer_id=offer.pk,
         affiliate_id=link.affiliate_id,
         at=at,
         # Only per-click values ride in the id; the link's own are found from link_id.
@@ -178,7 +228,7 @@ def click_record(
     click = Click(
         click_id=identity.click_id,
         link=link,
-        offer_id=link.offer_id,
+        offer_id=offer.pk,
         affiliate_id=link.affiliate_id,
         created_at=identity.issued_at,
         ip=visitor.ip,
@@ -192,19 +242,25 @@ def click_record(
         browser=visitor.device.browser,
         is_bot=visitor.device.is_bot,
         params=passed,
+        landing_variant=route.variant if template is route.template else None,
+        refusal=route.refusal,
+        fallback=route.fallback,
+        fallback_from=link.offer if route.fallback == Fallback.OFFER else None,
         **subs,
     )
     if write_now:
         clicks_write([click])
     else:
         click_buffer.add(click)
+    if template is None:
+        return ClickOutcome(click=click, redirect_url=None)
     url = landing_url_render(
         template,
         {
             **passed,
             **subs,
             "click_id": identity.click_id,
-            "offer_id": link.offer_id,
+            "offer_id": offer.pk,
             "affiliate_id": link.affiliate_id,
             "country": visitor.country,
             "device": visitor.device.kind,

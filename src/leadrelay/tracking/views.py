@@ -22,7 +22,10 @@ def click_redirect(request: HttpRequest, code: str) -> HttpResponse:
         return _text("This link is not active.", 404)
     except RedirectRefused as exc:
         return _text(exc.message, 400)
-    response = HttpResponseRedirect(outcome.redirect_url)
+    if outcome.redirect_url is None:
+        response: HttpResponse = _text("This offer is not available to you right now.", 404)
+    else:
+        response = HttpResponseRedirect(outcome.redirect_url)
     response.set_cookie(
         VISITOR_COOKIE,
         visitor.visitor_id,
