@@ -6,7 +6,12 @@ from leadrelay.api import api
 from leadrelay.core.views import healthz
 from leadrelay.leads.views import lead_form, lead_form_thanks
 from leadrelay.portals import views as portal
-from leadrelay.tracking.views import click_redirect
+from leadrelay.tracking.views import (
+    click_redirect,
+    conversion_pixel,
+    conversion_postback,
+    postback_settings,
+)
 
 admin.site.site_header = "leadrelay network admin"
 admin.site.site_title = "leadrelay admin"
@@ -14,6 +19,8 @@ admin.site.site_title = "leadrelay admin"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("c/<str:code>", click_redirect, name="click"),
+    path("postback", conversion_postback, name="postback"),
+    path("p/conversion.gif", conversion_pixel, name="conversion-pixel"),
     path("f/<int:offer_id>/", lead_form, name="lead-form"),
     path("f/<int:offer_id>/thanks", lead_form_thanks, name="lead-form-thanks"),
     path("api/v1/", api.urls),
@@ -32,4 +39,5 @@ urlpatterns = [
     path("portal/leads/", portal.leads, name="portal-leads"),
     path("portal/leads/<int:lead_id>/review", portal.lead_review, name="portal-lead-review"),
     path("portal/api-keys/", portal.api_keys, name="portal-api-keys"),
+    path("portal/postback-key/", postback_settings, name="portal-postback-key"),
 ]

@@ -44,6 +44,11 @@ class ReviewMode(models.TextChoices):
     MANUAL = "manual", "Hold valid leads for review"
 
 
+class AttributionModel(models.TextChoices):
+    LAST_CLICK = "last_click", "Last click"
+    FIRST_CLICK = "first_click", "First click"
+
+
 class Offer(TimestampedModel):
     """What an advertiser buys: the lead it pays for, what it pays, and what affiliates earn."""
 
@@ -88,6 +93,12 @@ class Offer(TimestampedModel):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     fallback_url = models.URLField(max_length=2000, blank=True)
+    # Conversions (tracking/conversions.py): how long after a click it may convert, and
+    # which of a visitor's clicks gets the credit.
+    attribution_window_days = models.PositiveIntegerField(default=30)
+    attribution_model = models.CharField(
+        max_length=16, choices=AttributionModel.choices, default=AttributionModel.LAST_CLICK
+    )
 
     class Meta:
         ordering = ["name"]

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from leadrelay.tracking.models import Click, TrackingLink
+from leadrelay.tracking.models import Click, Conversion, TrackingLink
 
 
 @admin.register(TrackingLink)
@@ -15,3 +15,12 @@ class ClickAdmin(admin.ModelAdmin):
     list_filter = ["offer"]
     search_fields = ["click_id"]
     list_select_related = ["offer", "affiliate"]
+
+
+@admin.register(Conversion)
+class ConversionAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "offer", "affiliate", "event", "txid", "amount_minor", "status"]
+    list_filter = ["status", "source", "event"]
+    search_fields = ["click_id", "txid"]
+    list_select_related = ["offer", "affiliate"]
+    readonly_fields = [f.name for f in Conversion._meta.fields]

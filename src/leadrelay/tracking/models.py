@@ -83,3 +83,77 @@ class Click(models.Model):
 
     def __str__(self) -> str:
         return self.click_id
+
+
+class PostbackKey(models.Model):
+    """An advertiser's credentials for server-to-server conversion postbacks.
+
+    The token is stored hashed (it is a bearer secret). The HMAC secret is kept
+    as issued, because checking a signature needs it; it is shown once.
+    """
+
+    advertiser = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="postback_key"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    hmac_secret = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"postback key of {self.advertiser}"
+
+
+class ConversionStatus(models.TextChoices):
+    APPROVED = "approved", "Approved"
+    PENDING = "pending", "Pending"
+    REJECTED = "rejected", "Rejected"
+
+
+class ConversionSource(models.TextChoices):
+    SERVER = "server", "Server-to-server postback"
+    PIXEL = "pixel", "Pixel"
+
+
+class Conversion(models.Model):
+    """An event an advertiser reports for a click: a sale, a signup, a qualified call.
+
+    Unique on (click, event, transaction id): a repeated postback books nothing twice.
+    """
+
+    click_id = models.CharField(max_length=1100)
+    event = models.CharField(max_length=64)
+    txid = models.CharField(max_length=128, blank=True)
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="conversions")
+    affiliate = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="conversions"
+    )
+    link = models.ForeignKey(
+        TrackingLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    credited_click_id = models.CharField(
+        max_length=1100, help_text="The click the attribution model credited."
+    )
+    clicked_at = models.DateTimeField()
+    sub1 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub2 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub3 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub4 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    sub5 = models.CharField(max_length=SUB_MAX_LENGTH, blank=True)
+    amount_minor = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=ConversionStatus.choices)
+    reason = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=8, choices=ConversionSource.choices)
+    params = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["click_id", "event", "txid"], name="conversion_once_per_txid"
+            )
+        ]
+        indexes = [models.Index(fields=["offer", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} on {self.click_id[:12]}… ({self.status})"
