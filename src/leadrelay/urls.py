@@ -6,6 +6,7 @@ from leadrelay.api import api
 from leadrelay.core.views import healthz
 from leadrelay.leads.views import lead_form, lead_form_thanks
 from leadrelay.portals import views as portal
+from leadrelay.reporting import views as reporting_views
 from leadrelay.tracking.views import (
     click_redirect,
     conversion_pixel,
@@ -40,4 +41,5 @@ urlpatterns = [
     path("portal/leads/<int:lead_id>/review", portal.lead_review, name="portal-lead-review"),
     path("portal/api-keys/", portal.api_keys, name="portal-api-keys"),
     path("portal/postback-key/", postback_settings, name="portal-postback-key"),
+    path("portal/attribution/", reporting_views.attribution, name="portal-attribution"),
 ]

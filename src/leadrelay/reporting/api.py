@@ -7,7 +7,9 @@ from django.utils import timezone
 from ninja import Field, Router, Schema
 
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
+from leadrelay.accounts.models import OrganizationKind
 from leadrelay.core.errors import Invalid, Problem
+from leadrelay.reporting.attribution import attribution_comparison
 from leadrelay.reporting.metrics import MetricRow
 from leadrelay.reporting.selectors import Report, dashboard_report
 
@@ -90,4 +92,45 @@ def reports_summary(
         end=report.end,
         totals=_row(report.totals, report),
         breakdowns={k: [_row(m, report) for m in v] for k, v in report.breakdowns.items()},
+    )
+
+
+class CreditOut(Schema):
+    affiliate_id: int
+    label: str
+    credit_bp: dict[str, int] = Field(
+        ..., description="Per model, conversions credited in basis points (10000 = one)."
+    )
+
+
+class AttributionOut(Schema):
+    start: dt.date
+    end: dt.date
+    conversions: int
+    single_click: int
+    rows: list[CreditOut]
+
+
+@router.get(
+    "/reports/attribution",
+    auth=ApiKeyAuth(OrganizationKind.NETWORK, OrganizationKind.ADVERTISER),
+    response=AttributionOut,
+)
+def reports_attribution(
+    request: HttpRequest, start: dt.date | None = None, end: dt.date | None = None
+) -> AttributionOut:
+    """Last-click, first-click, linear and time-decay credit per affiliate, compared."""
+    start, end = report_range(start, end)
+    report = attribution_comparison(
+        organization=request_api_key(request).organization, start=start, end=end
+    )
+    return AttributionOut(
+        start=report.start,
+        end=report.end,
+        conversions=report.conversions,
+        single_click=report.single_click,
+        rows=[
+            CreditOut(affiliate_id=r.affiliate_id, label=r.label, credit_bp=r.credit_bp)
+            for r in report.rows
+        ],
     )
