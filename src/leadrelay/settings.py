@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "leadrelay.offers",
     "leadrelay.tracking",
     "leadrelay.leads",
+    "leadrelay.postbacks",
     "leadrelay.ledger",
     "leadrelay.reporting",
     "leadrelay.portals",
@@ -198,6 +199,21 @@ LEADRELAY_TRUSTED_PROXIES = [
 # An offline MaxMind-format country database (.mmdb); unset, countries are unknown.
 LEADRELAY_GEOIP_DB = os.environ.get("LEADRELAY_GEOIP_DB", "")
 VISITOR_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+# Outbound URLs (affiliate postbacks): refuse hosts that are loopback, private, link-local,
+# CGNAT or cloud metadata, so a user can't make the server call its own network.
+# Only for development and tests on one machine.
+LEADRELAY_ALLOW_PRIVATE_URLS = _env_bool("LEADRELAY_ALLOW_PRIVATE_URLS", False)
+# How long one postback call may take, connect to last byte (seconds).
+LEADRELAY_POSTBACK_TIMEOUT_SECONDS = float(
+    os.environ.get("LEADRELAY_POSTBACK_TIMEOUT_SECONDS", "10")
+)
+
+# Sweeps `leadrelay worker` runs beside its tasks: (dotted path of a no-argument callable,
+# every so many seconds).
+LEADRELAY_PERIODIC_JOBS = [
+    ("leadrelay.postbacks.services.postback_deliveries_resume_now", 60.0),
+]
 
 # Leads: how far back a lead with the same email or phone counts as a duplicate.
 LEAD_DUPLICATE_WINDOW_DAYS = 30

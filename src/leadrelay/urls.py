@@ -6,6 +6,7 @@ from leadrelay.api import api
 from leadrelay.core.views import healthz
 from leadrelay.leads.views import lead_form, lead_form_thanks
 from leadrelay.portals import views as portal
+from leadrelay.postbacks import views as postbacks
 from leadrelay.reporting import views as reporting_views
 from leadrelay.tracking.views import (
     click_redirect,
@@ -40,6 +41,12 @@ urlpatterns = [
     path("portal/leads/", portal.leads, name="portal-leads"),
     path("portal/leads/<int:lead_id>/review", portal.lead_review, name="portal-lead-review"),
     path("portal/api-keys/", portal.api_keys, name="portal-api-keys"),
+    path("portal/postbacks/", postbacks.postbacks, name="portal-postbacks"),
+    path(
+        "portal/postbacks/<int:postback_id>/delete",
+        postbacks.postback_delete,
+        name="portal-postback-delete",
+    ),
     path("portal/postback-key/", postback_settings, name="portal-postback-key"),
     path("portal/attribution/", reporting_views.attribution, name="portal-attribution"),
 ]

@@ -45,6 +45,16 @@ def money_format(amount_minor: int, currency: str) -> str:
     return f"{currency} {sign}{units:,}.{minor:0{exponent}d}"
 
 
+def money_decimal(amount_minor: int, currency: str) -> str:
+    """`1800, "USD"` → `"18.00"`; `500, "JPY"` → `"500"`: a plain decimal for machines."""
+    exponent = currency_exponent(currency)
+    sign = "-" if amount_minor < 0 else ""
+    units, minor = divmod(abs(amount_minor), 10**exponent)
+    if exponent == 0:
+        return f"{sign}{units}"
+    return f"{sign}{units}.{minor:0{exponent}d}"
+
+
 def ratio_bp(numerator: int, denominator: int) -> int | None:
     """A rate in basis points (1/100 of a percent), rounded half up; None when undefined."""
     if denominator <= 0:

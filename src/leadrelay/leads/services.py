@@ -34,6 +34,8 @@ from leadrelay.offers.models import (
 )
 from leadrelay.offers.selectors import affiliate_may_promote, offers_visible_to
 from leadrelay.offers.services import offer_payout_for
+from leadrelay.postbacks.models import PostbackEvent
+from leadrelay.postbacks.services import affiliate_postbacks_enqueue
 from leadrelay.tracking.models import SUB_FIELDS, TrackingLink
 
 
@@ -217,6 +219,10 @@ def lead_intake(
         LeadStatusChange.objects.create(
             lead=lead, from_status="", to_status=lead.status, reasons=reasons
         )
+        if status == LeadStatus.REJECTED:
+            affiliate_postbacks_enqueue(lead=lead, event=PostbackEvent.LEAD_REJECTED)
+        elif status != LeadStatus.DUPLICATE:
+            affiliate_postbacks_enqueue(lead=lead, event=PostbackEvent.LEAD_ACCEPTED)
         if status == LeadStatus.APPROVED:
             _approve(lead, actor=None, note="auto-approved", at=now)
     return lead
@@ -241,6 +247,7 @@ def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None
     LeadStatusChange.objects.create(
         lead=lead, from_status=previous, to_status=LeadStatus.APPROVED, note=note, actor=actor
     )
+    affiliate_postbacks_enqueue(lead=lead, event=PostbackEvent.LEAD_APPROVED)
     if not books:
         return
     lead_approval_post(
@@ -294,4 +301,5 @@ def lead_review_decide(
                 note=note,
                 actor=actor,
             )
+            affiliate_postbacks_enqueue(lead=lead, event=PostbackEvent.LEAD_REJECTED)
     return lead

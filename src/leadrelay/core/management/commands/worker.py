@@ -2,16 +2,35 @@
 
 With REDIS_URL set, tasks go through RQ (django-tasks-rq) and this runs an RQ
 worker; otherwise they sit in the database (django-tasks-db) and this runs its
-`db_worker`.
+`db_worker`. Beside it, a thread runs the periodic jobs listed in
+`LEADRELAY_PERIODIC_JOBS` (dotted path, seconds): sweeps that re-queue work a
+crashed worker or a lost task left behind. Each is safe to run on several
+workers at once.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections
+from django.utils.module_loading import import_string
+
+log = logging.getLogger(__name__)
+
+
+def _periodic(path: str, every: float, stop: threading.Event) -> None:
+    job = import_string(path)
+    while not stop.wait(every):
+        close_old_connections()
+        try:
+            job()
+        except Exception:
+            log.exception("periodic job %s failed; it runs again in %s s", path, every)
 
 
 class Command(BaseCommand):
@@ -21,7 +40,15 @@ class Command(BaseCommand):
         parser.add_argument("--queue", default="default")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if settings.REDIS_URL:
-            call_command("rqworker", options["queue"], with_scheduler=True)
-        else:
-            call_command("db_worker", queue_name=options["queue"])
+        stop = threading.Event()
+        for path, every in settings.LEADRELAY_PERIODIC_JOBS:
+            threading.Thread(
+                target=_periodic, args=(path, every, stop), name=path, daemon=True
+            ).start()
+        try:
+            if settings.REDIS_URL:
+                call_command("rqworker", options["queue"], with_scheduler=True)
+            else:
+                call_command("db_worker", queue_name=options["queue"])
+        finally:
+            stop.set()

@@ -1,0 +1,501 @@
+"""Outbound affiliate postbacks: set up, fire on lead events, send with retries.
+
+The mechanism: `affiliate_postbacks_enqueue` runs inside the transaction that
+changes the lead and stores one `PostbackDelivery` per matching postback, with
+the URL rendered then; after commit a task per delivery calls
+`postback_delivery_attempt`, which makes one HTTP try, logs it as a
+`PostbackAttempt` and decides: sent, failed, or try again later on a capped
+backoff (about a day in all).
+
+Two rules keep the calls safe. The host is fixed when the URL is saved (macros
+can't change where a call goes), and an address that is loopback, private,
+link-local, CGNAT or cloud metadata is refused both when the URL is saved and
+when it is sent. At send time the name is resolved once, checked, and the
+connection is pinned to that address (Host header and TLS SNI keep the name),
+so a DNS answer that changes between check and connect can't slip through.
+No library does this check-and-pin for httpx, hence this code.
+"""
+
+from __future__ import annotations
+
+import codecs
+import email.utils
+import ipaddress
+import random
+import re
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from leadrelay import __version__
+from leadrelay.accounts.models import Organization, OrganizationKind
+from leadrelay.core.errors import Invalid, NotFound, PermissionDenied, Problem
+from leadrelay.core.money import money_decimal
+from leadrelay.leads.models import Lead
+from leadrelay.offers.macros import landing_url_render
+from leadrelay.offers.models import Offer
+from leadrelay.offers.selectors import affiliate_may_promote
+from leadrelay.postbacks.models import (
+    RESPONSE_EXCERPT_MAX,
+    URL_MAX_LENGTH,
+    AffiliatePostback,
+    DeliveryStatus,
+    PostbackAttempt,
+    PostbackDelivery,
+    PostbackEvent,
+)
+from leadrelay.postbacks.tasks import postback_deliver
+
+POSTBACK_MACROS = frozenset(
+    {
+        "sub1", "sub2", "sub3", "sub4", "sub5", "click_id", "lead_id", "offer_id",
+        "payout", "currency", "status",
+    }
+)  # fmt: skip
+_MACRO_RE = re.compile(r"\{([a-zA-Z0-9_]{1,40})\}")
+
+# Wait after the 1st, 2nd … failed try; after the last one the delivery fails (~21 h in all).
+RETRY_DELAYS_SECONDS = (60, 300, 1800, 7200, 21600, 43200)
+MAX_ATTEMPTS = len(RETRY_DELAYS_SECONDS) + 1
+RETRY_JITTER = 0.1  # ± 10 %, so deliveries that failed together don't retry together
+RETRYABLE_STATUS = frozenset({408, 429})
+# While one worker sends, the delivery is not due for others (longer than any one try).
+CLAIM_SECONDS = 300
+_ERROR_MAX = 500
+# The CGNAT range is not "private" to every Python version; name it so it is refused.
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+def _problem(code: str, message: str, field: str = "url_template") -> Problem:
+    return Problem(code, message, field)
+
+
+def address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """False for loopback, private, link-local (cloud metadata), CGNAT, multicast, reserved."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
+        return False
+    return address.is_global and not address.is_multicast
+
+
+def _host_problem(host: str) -> Problem | None:
+    """Why a postback host is refused when saved; None when it is allowed."""
+    if settings.LEADRELAY_ALLOW_PRIVATE_URLS:
+        return None
+    refused = _problem(
+        "url_private_host",
+        "The host must be a public address, not a local, private or metadata one.",
+    )
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return None if address_is_public(literal) else refused
+    if host == "localhost" or host.endswith((".localhost", ".internal")):
+        return refused
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None  # not resolvable now; checked again when sent
+    if any(not address_is_public(_info_address(info)) for info in infos):
+        return refused
+    return None
+
+
+def _info_address(info: tuple[Any, ...]) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+
+
+def postback_url_problems(url_template: str) -> list[Problem]:
+    """What is wrong with a postback URL template; empty when it may be saved."""
+    if not url_template:
+        return [_problem("required", "Enter the URL to call.")]
+    if len(url_template) > URL_MAX_LENGTH:
+        return [_problem("url_too_long", f"The URL is longer than {URL_MAX_LENGTH} characters.")]
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in url_template):
+        return [_problem("url_invalid", "The URL must not contain spaces or control characters.")]
+    try:
+        parts = urlsplit(url_template)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return [_problem("url_invalid", "This is not a URL (check the host and port).")]
+    problems = []
+    if parts.scheme not in {"http", "https"}:
+        problems.append(_problem("url_scheme", "The URL must start with http:// or https://."))
+    if not host or "{" in parts.netloc or "}" in parts.netloc:
+        problems.append(
+            _problem("url_host", "The URL needs a fixed host name (no macros in the host).")
+        )
+    if parts.username is not None or parts.password is not None:
+        problems.append(
+            _problem("url_credentials", "The URL must not carry a user name or password.")
+        )
+    if port == 0:
+        problems.append(_problem("url_invalid", "Port 0 is not a port."))
+    leftover = _MACRO_RE.sub("", url_template)
+    if "{" in leftover or "}" in leftover:
+        problems.append(
+            _problem("macro_syntax", "A macro is a name of letters, digits and _ in braces.")
+        )
+    unknown = sorted(set(_MACRO_RE.findall(url_template)) - POSTBACK_MACROS)
+    if unknown:
+        known = ", ".join("{" + m + "}" for m in sorted(POSTBACK_MACROS))
+        problems.append(
+            _problem(
+                "unknown_macro",
+                f"Unknown macro {', '.join('{' + m + '}' for m in unknown)}; known: {known}.",
+            )
+        )
+    if not problems:
+        host_problem = _host_problem(host)
+        if host_problem is not None:
+            problems.append(host_problem)
+    return problems
+
+
+def affiliate_postback_create(
+    *,
+    affiliate: Organization,
+    event: str,
+    url_template: str,
+    offer: Offer | None = None,
+) -> AffiliatePostback:
+    """Store an affiliate's postback for one event, for one offer or (offer None) all.
+
+    Raises PermissionDenied for an organization that is not an affiliate and
+    Invalid (422) for an unknown event, an offer it may not run or a URL that
+    is not a safe http(s) URL with known macros; then nothing is stored.
+    """
+    if affiliate.kind != OrganizationKind.AFFILIATE:
+        raise PermissionDenied("affiliates_only", "Only affiliates set up postbacks.")
+    url_template = url_template.strip()
+    problems = []
+    if event not in PostbackEvent.values:
+        problems.append(
+            Problem("invalid_event", f"Choose one of {', '.join(PostbackEvent.values)}.", "event")
+        )
+    if offer is not None and not affiliate_may_promote(offer=offer, affiliate=affiliate):
+        problems.append(
+            Problem("offer_not_approved", "You are not approved to run this offer.", "offer_id")
+        )
+    problems += postback_url_problems(url_template)
+    if problems:
+        raise Invalid(problems)
+    return AffiliatePostback.objects.create(
+        affiliate=affiliate, event=event, offer=offer, url_template=url_template
+    )
+
+
+def affiliate_postback_delete(*, affiliate: Organization, postback_id: int) -> None:
+    """Delete one of the affiliate's postbacks (another's id: NotFound).
+
+    Its deliveries stay as the log; pending ones are no longer sent.
+    """
+    deleted, _ = AffiliatePostback.objects.filter(pk=postback_id, affiliate=affiliate).delete()
+    if not deleted:
+        raise NotFound("Postback")
+
+
+def _macro_values(lead: Lead) -> Mapping[str, str | int | None]:
+    return {
+        "sub1": lead.sub1,
+        "sub2": lead.sub2,
+        "sub3": lead.sub3,
+        "sub4": lead.sub4,
+        "sub5": lead.sub5,
+        "click_id": lead.click_id,
+        "lead_id": lead.pk,
+        "offer_id": lead.offer_id,
+        "payout": money_decimal(lead.payout_minor, lead.currency),
+        "currency": lead.currency,
+        "status": lead.status,
+    }
+
+
+def affiliate_postbacks_enqueue(*, lead: Lead, event: PostbackEvent | str) -> list[int]:
+    """Store a delivery per active postback of the lead's affiliate for this event.
+
+    Call it inside the transaction that changes the lead: the deliveries commit
+    with the change, and the sends are queued only after commit. An event that
+    was already stored for a postback is not stored again. Returns the new ids.
+    """
+    if lead.affiliate_id is None:
+        return []
+    postbacks = list(
+        AffiliatePostback.objects.filter(
+            affiliate_id=lead.affiliate_id, event=event, is_active=True
+        ).filter(Q(offer__isnull=True) | Q(offer_id=lead.offer_id))
+    )
+    if not postbacks:
+        return []
+    done = set(
+        PostbackDelivery.objects.filter(lead=lead, event=event, postback__in=postbacks).values_list(
+            "postback_id", flat=True
+        )
+    )
+    values = _macro_values(lead)
+    now = timezone.now()
+    new = [
+        PostbackDelivery(
+            postback=postback,
+            lead=lead,
+            event=event,
+            url=landing_url_render(postback.url_template, values),
+            next_attempt_at=now,
+        )
+        for postback in postbacks
+        if postback.pk not in done
+    ]
+    if not new:
+        return []
+    # A concurrent writer may have stored one meanwhile: the constraint keeps one of each.
+    PostbackDelivery.objects.bulk_create(new, ignore_conflicts=True)
+    ids = list(
+        PostbackDelivery.objects.filter(
+            lead=lead, event=event, postback_id__in=[d.postback_id for d in new]
+        ).values_list("pk", flat=True)
+    )
+
+    def queue() -> None:
+        for delivery_id in ids:
+            postback_deliver.enqueue(delivery_id)
+
+    # robust: a queue that is down must not fail a lead that is already committed.
+    transaction.on_commit(queue, robust=True)
+    return ids
+
+
+def postback_deliveries_resume(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Queue a send for pending deliveries that are due: for a worker that died mid-try,
+    a queue that lost a task, or a task backend that can't run tasks later. Safe to
+    run at any time (a delivery that is not due, or is being sent, is left alone)."""
+    now = now or timezone.now()
+    ids = list(
+        PostbackDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for delivery_id in ids:
+        postback_deliver.enqueue(delivery_id)
+    return len(ids)
+
+
+def postback_deliveries_resume_now() -> int:
+    """The worker's periodic sweep (settings.LEADRELAY_PERIODIC_JOBS)."""
+    return postback_deliveries_resume()
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """What one call of `postback_delivery_attempt` did; `retry_at` when to call it again."""
+
+    attempted: bool
+    status: str
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status_code: int | None = None
+    error: str = ""
+    excerpt: str = ""
+    retryable: bool = False
+    retry_after: float | None = None
+
+
+class _BlockedAddress(Exception):
+    pass
+
+
+def _clean_text(text: str, limit: int) -> str:
+    # PostgreSQL text can't hold NUL; cut to what the column holds.
+    return text.replace("\x00", "\ufffd")[:limit]
+
+
+def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def _pinned_address(host: str, port: int) -> str:
+    """Resolve once; refuse if any address is not public (unless allowed); use the first."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = [_info_address(info) for info in infos]
+    if not addresses:
+        raise socket.gaierror(f"{host} has no address")
+    if not settings.LEADRELAY_ALLOW_PRIVATE_URLS and not all(map(address_is_public, addresses)):
+        raise _BlockedAddress(host)
+    return str(addresses[0])
+
+
+def _call(url: str, now: datetime) -> _Answer:
+    """One GET, pinned to the checked address, no redirects; never raises for network trouble."""
+    timeout = settings.LEADRELAY_POSTBACK_TIMEOUT_SECONDS
+    try:
+        target = httpx.URL(url)
+        address = _pinned_address(
+            target.host, target.port or (443 if target.scheme == "https" else 80)
+        )
+    except _BlockedAddress:
+        return _Answer(
+            error="blocked_address: the host resolves to a local, private or metadata address"
+        )
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        return _Answer(error=f"invalid_url: {exc}")
+    except OSError as exc:
+        return _Answer(error=f"dns: {exc}", retryable=True)
+    extensions = (
+        {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
+    )
+    headers = {
+        "Host": target.netloc.decode("ascii"),
+        "User-Agent": f"leadrelay-postback/{__version__}",
+    }
+    started = time.monotonic()
+    try:
+        with (
+            httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+            client.stream(
+                "GET", target.copy_with(host=address), headers=headers, extensions=extensions
+            ) as response,
+        ):
+            body = b""
+            for chunk in response.iter_bytes():
+                body += chunk
+                # Only an excerpt is kept; a slow endless body doesn't hold the worker.
+                if len(body) >= RESPONSE_EXCERPT_MAX or time.monotonic() - started > timeout:
+                    break
+    except httpx.TimeoutException:
+        return _Answer(error=f"timeout: no answer within {timeout:g} s", retryable=True)
+    except httpx.TransportError as exc:
+        return _Answer(error=f"connection: {type(exc).__name__}: {exc}", retryable=True)
+    except httpx.HTTPError as exc:
+        return _Answer(error=f"http: {type(exc).__name__}: {exc}")
+    code = response.status_code
+    # Not final: a character cut in half at the limit is dropped, not shown as garbage.
+    excerpt = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(
+        body[:RESPONSE_EXCERPT_MAX]
+    )
+    if 200 <= code < 300:
+        return _Answer(status_code=code, excerpt=excerpt)
+    if code in RETRYABLE_STATUS or code >= 500:
+        return _Answer(
+            status_code=code,
+            error=f"HTTP {code}",
+            excerpt=excerpt,
+            retryable=True,
+            retry_after=_retry_after_seconds(response.headers.get("Retry-After"), now),
+        )
+    error = f"HTTP {code}"
+    if 300 <= code < 400:
+        error += ": redirects are not followed; use the final URL"
+    return _Answer(status_code=code, error=error, excerpt=excerpt)
+
+
+def _retry_delay(attempts: int, retry_after: float | None) -> timedelta:
+    cap = RETRY_DELAYS_SECONDS[-1]
+    if retry_after is not None:
+        return timedelta(seconds=min(max(retry_after, 1.0), cap))
+    base = RETRY_DELAYS_SECONDS[min(attempts, len(RETRY_DELAYS_SECONDS)) - 1]
+    return timedelta(seconds=base * random.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER))
+
+
+def _claim(delivery_id: int, now: datetime) -> tuple[PostbackDelivery | None, AttemptOutcome]:
+    with transaction.atomic():
+        delivery = (
+            PostbackDelivery.objects.select_for_update(of=("self",))
+            .select_related("postback")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None:
+            return None, AttemptOutcome(attempted=False, status="missing")
+        if delivery.status != DeliveryStatus.PENDING or (
+            delivery.next_attempt_at is not None and delivery.next_attempt_at > now
+        ):
+            # Done already, not due yet, or another worker is sending it now.
+            return None, AttemptOutcome(attempted=False, status=delivery.status)
+        if delivery.postback is None or not delivery.postback.is_active:
+            delivery.status = DeliveryStatus.FAILED
+            delivery.next_attempt_at = None
+            delivery.last_error = "The postback was deleted or switched off before it was sent."
+            delivery.save(update_fields=["status", "next_attempt_at", "last_error", "updated_at"])
+            return None, AttemptOutcome(attempted=False, status=delivery.status)
+        delivery.next_attempt_at = now + timedelta(seconds=CLAIM_SECONDS)
+        delivery.save(update_fields=["next_attempt_at", "updated_at"])
+    return delivery, AttemptOutcome(attempted=True, status=delivery.status)
+
+
+def postback_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
+    """Make one try of a pending, due delivery and record it; call outside a transaction.
+
+    2xx: sent. Timeout, connection error, 5xx, 408, 429: pending again, due
+    after a capped backoff with jitter (Retry-After, in seconds or as a date, is
+    honoured up to the cap) until MAX_ATTEMPTS, then failed. Any other answer,
+    or an address that is not public: failed at once. A delivery that is sent,
+    failed, not due or being tried by another worker is left alone, so a
+    repeated task does nothing.
+    """
+    now = timezone.now()
+    delivery, outcome = _claim(delivery_id, now)
+    if delivery is None:
+        return outcome
+    started_at = timezone.now()
+    started = time.monotonic()
+    answer = _call(delivery.url, started_at)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    error = _clean_text(answer.error, _ERROR_MAX)
+    with transaction.atomic():
+        delivery = PostbackDelivery.objects.select_for_update().get(pk=delivery_id)
+        PostbackAttempt.objects.create(
+            delivery=delivery,
+            started_at=started_at,
+            status_code=answer.status_code,
+            error=error,
+            duration_ms=duration_ms,
+        )
+        delivery.attempts += 1
+        delivery.last_status_code = answer.status_code
+        delivery.last_error = error
+        delivery.response_excerpt = _clean_text(answer.excerpt, RESPONSE_EXCERPT_MAX)
+        retry_at = None
+        if delivery.status != DeliveryStatus.PENDING:
+            pass  # settled by another worker after our claim ran out: keep its verdict
+        elif answer.status_code is not None and 200 <= answer.status_code < 300:
+            delivery.status = DeliveryStatus.SENT
+            delivery.next_attempt_at = None
+        elif answer.retryable and delivery.attempts < MAX_ATTEMPTS:
+            retry_at = timezone.now() + _retry_delay(delivery.attempts, answer.retry_after)
+            delivery.next_attempt_at = retry_at
+        else:
+            if answer.retryable:
+                delivery.last_error = _clean_text(
+                    f"gave up after {delivery.attempts} attempts; last: {error}", _ERROR_MAX
+                )
+            delivery.status = DeliveryStatus.FAILED
+            delivery.next_attempt_at = None
+        delivery.save()
+    return AttemptOutcome(attempted=True, status=delivery.status, retry_at=retry_at)
