@@ -213,6 +213,7 @@ LEADRELAY_POSTBACK_TIMEOUT_SECONDS = float(
 # every so many seconds).
 LEADRELAY_PERIODIC_JOBS = [
     ("leadrelay.postbacks.services.postback_deliveries_resume_now", 60.0),
+    ("leadrelay.leads.idempotency.idempotency_records_prune", 3600.0),
 ]
 
 # Leads: how far back a lead with the same email or phone counts as a duplicate.

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from django.http import HttpRequest
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
 from ninja import Router
 from ninja.responses import Status
 
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
+from leadrelay.leads.idempotency import idempotent, request_fingerprint
 from leadrelay.leads.models import Lead, LeadSource
 from leadrelay.leads.schemas import ErrorOut, LeadIn, LeadOut
 from leadrelay.leads.selectors import lead_get
@@ -31,26 +34,55 @@ def _out(lead: Lead) -> LeadOut:
 @router.post(
     "/leads",
     auth=affiliate_auth,
-    response={201: LeadOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    response={
+        201: LeadOut,
+        401: ErrorOut,
+        403: ErrorOut,
+        404: ErrorOut,
+        409: ErrorOut,
+        422: ErrorOut,
+    },
     summary="Post a lead",
 )  # fmt: skip
-def lead_post(request: HttpRequest, payload: LeadIn) -> Status[LeadOut]:
+def lead_post(request: HttpRequest, payload: LeadIn) -> Any:
     """Post a lead for an offer you are approved to run.
 
     The answer says at once whether the lead was approved, rejected (with reason
     codes), marked duplicate, or held for review. Invalid fields are refused with
     422 and one error per field (`fields.<key>`), and nothing is stored.
+
+    Send an `Idempotency-Key` header to retry safely: the same key with the same
+    body answers as the first time (with `Idempotent-Replayed: true`) and makes
+    no new lead; the same key with another body answers 409.
     """
     api_key = request_api_key(request)
-    lead = lead_intake(
-        offer_id=payload.offer_id,
-        fields=payload.fields,
-        source=LeadSource.API,
-        affiliate=api_key.organization,
-        click_id=payload.click_id,
-        origin=LeadOrigin(ip=client_ip(request), user_agent=request.headers.get("User-Agent", "")),
+
+    def run() -> tuple[int, dict[str, Any]]:
+        lead = lead_intake(
+            offer_id=payload.offer_id,
+            fields=payload.fields,
+            source=LeadSource.API,
+            affiliate=api_key.organization,
+            click_id=payload.click_id,
+            origin=LeadOrigin(
+                ip=client_ip(request), user_agent=request.headers.get("User-Agent", "")
+            ),
+        )
+        return 201, _out(lead).dict()
+
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        status, body = run()
+        return Status(status, body)
+    answer = idempotent(
+        api_key=api_key,
+        key=key,
+        fingerprint=request_fingerprint(request.method or "POST", request.path, request.body),
+        run=run,
     )
-    return Status(201, _out(lead))
+    response = JsonResponse(answer.body, status=answer.status)
+    response["Idempotent-Replayed"] = "true" if answer.replayed else "false"
+    return response
 
 
 @router.get("/leads/{lead_id}", auth=any_key_auth, response={200: LeadOut, 404: ErrorOut})

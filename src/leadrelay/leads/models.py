@@ -80,3 +80,24 @@ class LeadStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead_id}: {self.from_status or '∅'} → {self.to_status}"
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to a write made with an Idempotency-Key (leads/idempotency.py)."""
+
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", on_delete=models.CASCADE, related_name="idempotency_records"
+    )
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id}:{self.key}"
