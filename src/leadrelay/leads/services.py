@@ -24,11 +24,13 @@ from leadrelay.core.errors import Conflict, Invalid, NotFound, PermissionDenied,
 from leadrelay.leads.models import Lead, LeadSource, LeadStatus, LeadStatusChange
 from leadrelay.leads.validation import lead_fields_clean
 from leadrelay.ledger.services import lead_approval_post
+from leadrelay.offers.caps import caps_reserve
 from leadrelay.offers.models import (
     FieldType,
     Offer,
     OfferField,
     OfferStatus,
+    OverCap,
     PayoutModel,
     ReviewMode,
 )
@@ -37,6 +39,9 @@ from leadrelay.offers.services import offer_payout_for
 from leadrelay.postbacks.models import PostbackEvent
 from leadrelay.postbacks.services import affiliate_postbacks_enqueue
 from leadrelay.tracking.models import SUB_FIELDS, TrackingLink
+
+# A lead over a cap, on an offer that takes such leads unpaid: accepted, booked at nothing.
+OVER_CAP_UNPAID = "over_cap_unpaid"
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,12 @@ def lead_intake(
             status = LeadStatus.PENDING_REVIEW
         else:
             status = LeadStatus.APPROVED
+        if status in (LeadStatus.APPROVED, LeadStatus.PENDING_REVIEW):
+            hit = caps_reserve(offer=offer, affiliate=attributed, at=now)
+            if hit is not None and offer.over_cap == OverCap.REFUSE:
+                status, reasons = LeadStatus.REJECTED, [hit.reason]
+            elif hit is not None:
+                reasons = [*reasons, OVER_CAP_UNPAID, hit.reason]
         lead = Lead.objects.create(
             offer=offer,
             affiliate=attributed,
@@ -236,7 +247,11 @@ def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None
     payout = offer_payout_for(offer=offer, affiliate=affiliate)
     # Other models are paid per click or conversion, not per lead (ROADMAP 4);
     # a free offer has nothing to book. The lead shows what was booked: nothing.
-    books = offer.payout_model == PayoutModel.CPL and (revenue or payout)
+    books = (
+        offer.payout_model == PayoutModel.CPL
+        and bool(revenue or payout)
+        and OVER_CAP_UNPAID not in lead.reasons
+    )
     previous = lead.status
     lead.status = LeadStatus.APPROVED
     lead.revenue_minor = revenue if books else 0

@@ -49,6 +49,11 @@ class AttributionModel(models.TextChoices):
     FIRST_CLICK = "first_click", "First click"
 
 
+class OverCap(models.TextChoices):
+    REFUSE = "refuse", "Refuse leads over a cap"
+    ACCEPT_UNPAID = "accept_unpaid", "Accept them, unpaid"
+
+
 class Offer(TimestampedModel):
     """What an advertiser buys: the lead it pays for, what it pays, and what affiliates earn."""
 
@@ -99,6 +104,7 @@ class Offer(TimestampedModel):
     attribution_model = models.CharField(
         max_length=16, choices=AttributionModel.choices, default=AttributionModel.LAST_CLICK
     )
+    over_cap = models.CharField(max_length=16, choices=OverCap.choices, default=OverCap.REFUSE)
 
     class Meta:
         ordering = ["name"]
@@ -201,3 +207,52 @@ class OfferAccess(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.affiliate} on {self.offer}: {self.status}"
+
+
+class CapPeriod(models.TextChoices):
+    DAY = "day", "Day"
+    WEEK = "week", "Week (Monday to Sunday)"
+    MONTH = "month", "Month"
+
+
+class LeadCap(models.Model):
+    """At most `limit` accepted leads per period for an offer, or one affiliate on it.
+
+    Periods are the offer's local days, ISO weeks and months (offers/caps.py).
+    """
+
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="caps")
+    affiliate = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    period = models.CharField(max_length=8, choices=CapPeriod.choices)
+    limit = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["offer", "affiliate", "period"],
+                name="lead_cap_unique",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        who = f"affiliate {self.affiliate_id}" if self.affiliate_id else "offer"
+        return f"{self.limit}/{self.period} for {who} on {self.offer_id}"
+
+
+class CapCounter(models.Model):
+    """How many leads a cap has admitted in one period. Only ever moved by a guarded UPDATE."""
+
+    cap = models.ForeignKey(LeadCap, on_delete=models.CASCADE, related_name="counters")
+    period_start = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cap", "period_start"], name="cap_counter_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cap_id}@{self.period_start}: {self.count}"

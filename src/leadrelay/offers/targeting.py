@@ -16,6 +16,7 @@ from typing import Any
 
 import pycountry
 
+from leadrelay.offers.caps import offer_capped
 from leadrelay.offers.models import Offer, OfferStatus
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -28,6 +29,7 @@ class Refusal:
     COUNTRY = "country_not_allowed"
     DEVICE = "device_not_allowed"
     SCHEDULE = "outside_schedule"
+    CAP = "cap_reached"
 
 
 def schedule_problems(schedule: Mapping[str, Any]) -> list[str]:
@@ -87,4 +89,6 @@ def offer_refusal(*, offer: Offer, country: str, device: str, at: dt.datetime) -
         return Refusal.DEVICE
     if not is_open(offer, at):
         return Refusal.SCHEDULE
+    if offer_capped(offer=offer, at=at):
+        return Refusal.CAP
     return None
