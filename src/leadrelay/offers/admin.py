@@ -1,6 +1,12 @@
+import zoneinfo
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 
+from leadrelay.offers.macros import deeplink_domains_problems, landing_url_problems
 from leadrelay.offers.models import LandingVariant, Offer, OfferAccess, OfferField
+from leadrelay.offers.targeting import countries_problems, devices_problems, schedule_problems
 
 
 class LandingVariantInline(admin.TabularInline):
@@ -13,8 +19,37 @@ class OfferFieldInline(admin.TabularInline):
     extra = 0
 
 
+class OfferAdminForm(forms.ModelForm):
+    """The checks the offer services make, for edits made in the admin."""
+
+    class Meta:
+        model = Offer
+        fields = "__all__"  # noqa: DJ007 - the admin edits every field
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        checks = {
+            "landing_url": landing_url_problems(data.get("landing_url") or "https://x.example/"),
+            "fallback_url": landing_url_problems(data["fallback_url"])
+            if data.get("fallback_url")
+            else [],
+            "allowed_countries": countries_problems(data.get("allowed_countries") or []),
+            "allowed_devices": devices_problems(data.get("allowed_devices") or []),
+            "schedule": schedule_problems(data.get("schedule") or {}),
+            "deeplink_domains": deeplink_domains_problems(data.get("deeplink_domains") or []),
+            "timezone": []
+            if data.get("timezone") in zoneinfo.available_timezones()
+            else ["Use an IANA time zone name."],
+        }
+        for field, messages in checks.items():
+            for message in messages:
+                self.add_error(field, message)
+        return data
+
+
 @admin.register(Offer)
 class OfferAdmin(admin.ModelAdmin):
+    form = OfferAdminForm
     list_display = [
         "name", "advertiser", "vertical", "status", "payout_model",
         "currency", "revenue_minor", "payout_minor", "visibility",

@@ -87,6 +87,7 @@ def offers_create(request: HttpRequest, payload: OfferIn) -> Status[OfferOut]:
         advertiser=advertiser,
         tz=payload.timezone,
         targeting=Targeting(**payload.dict(include=targeting_keys)),
+        by_advertiser=org.kind == OrganizationKind.ADVERTISER,
         fields=[FieldSpec(**f.dict()) for f in payload.fields],
         **data,
     )

@@ -20,7 +20,9 @@ BUILTIN_MACROS = frozenset(
     }
 )  # fmt: skip
 _MACRO_RE = re.compile(r"\{([a-zA-Z0-9_]{1,40})\}")
-_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_DOMAIN_RE = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE
+)
 
 
 def landing_url_problems(url: str) -> list[str]:
@@ -64,4 +66,6 @@ def deeplink_allowed(url: str, domains: Sequence[str]) -> bool:
         return False
     if parts.scheme not in {"http", "https"} or parts.username or parts.password or not port_ok:
         return False
+    if not _DOMAIN_RE.match(host):
+        return False  # a host name, nothing else: no backslashes, escapes or addresses
     return any(host == d or host.endswith("." + d) for d in (x.lower() for x in domains))

@@ -45,7 +45,12 @@ class Targeting:
     fallback_offer_id: int | None = None
     fallback_url: str = ""
 
-    def problems(self, offer_id: int | None = None) -> list[Problem]:
+    def problems(
+        self, offer_id: int | None = None, advertiser_id: int | None = None
+    ) -> list[Problem]:
+        """Every problem; with `advertiser_id`, the fallback offer must be that advertiser's
+        (an advertiser may not send its clicks to, or probe for, other advertisers' offers;
+        the network may)."""
         problems = [
             Problem("invalid_country", m, "allowed_countries")
             for m in countries_problems(self.allowed_countries)
@@ -62,10 +67,12 @@ class Targeting:
                 Problem("invalid_fallback_url", m, "fallback_url")
                 for m in landing_url_problems(self.fallback_url)
             ]
-        if self.fallback_offer_id is not None and (
-            self.fallback_offer_id == offer_id
-            or not Offer.objects.filter(pk=self.fallback_offer_id).exists()
-        ):
+        fallback = self.fallback_offer_id
+        if fallback is not None:
+            candidates = Offer.objects.filter(pk=fallback)
+            if advertiser_id is not None:
+                candidates = candidates.filter(advertiser_id=advertiser_id)
+        if fallback is not None and (fallback == offer_id or not candidates.exists()):
             problems.append(
                 Problem(
                     "invalid_fallback_offer", "Name another, existing offer.", "fallback_offer_id"
@@ -81,9 +88,16 @@ class Targeting:
         offer.fallback_url = self.fallback_url
 
 
-def offer_targeting_set(*, offer: Offer, targeting: Targeting) -> Offer:
-    """Replace an offer's click targeting and fallbacks; bad input changes nothing."""
-    problems = targeting.problems(offer_id=offer.pk)
+def offer_targeting_set(
+    *, offer: Offer, targeting: Targeting, by_advertiser: bool = False
+) -> Offer:
+    """Replace an offer's click targeting and fallbacks; bad input changes nothing.
+
+    `by_advertiser`: the advertiser sets it, so its fallback offer must be its own.
+    """
+    problems = targeting.problems(
+        offer_id=offer.pk, advertiser_id=offer.advertiser_id if by_advertiser else None
+    )
     if problems:
         raise Invalid(problems)
     targeting.apply(offer)
@@ -168,10 +182,11 @@ def _validate_offer(
     tz: str,
     deeplink_domains: Sequence[str] = (),
     targeting: Targeting | None = None,
+    by_advertiser: bool = False,
 ) -> list[Problem]:
     problems = []
     if targeting is not None:
-        problems += targeting.problems()
+        problems += targeting.problems(advertiser_id=advertiser.pk if by_advertiser else None)
     for message in deeplink_domains_problems(deeplink_domains):
         problems.append(Problem("invalid_domain", message, "deeplink_domains"))
     if advertiser.kind != OrganizationKind.ADVERTISER:
@@ -214,6 +229,7 @@ def offer_create(
     consent_text: str = "",
     deeplink_domains: Sequence[str] = (),
     targeting: Targeting | None = None,
+    by_advertiser: bool = False,
     fields: Sequence[FieldSpec] = (),
 ) -> Offer:
     """Create an offer with its lead schema; refuse bad input with every problem at once."""
@@ -228,6 +244,7 @@ def offer_create(
         tz=tz,
         deeplink_domains=deeplink_domains,
         targeting=targeting,
+        by_advertiser=by_advertiser,
     )
     problems += _validate_fields(fields)
     for key, value, enum in (

@@ -2,8 +2,8 @@
 
 The schedule is a week of opening hours in the offer's own IANA time zone:
 {"mon": [["09:00", "17:30"]], "sat": [], ...}; a day left out is closed, an
-empty schedule means always open. A span ends before midnight; to run
-overnight, give two spans ("22:00"-"23:59" and "00:00"-"06:00").
+empty schedule means always open. A span's end is exclusive and may be
+"24:00"; to run overnight, give two spans ("22:00"-"24:00" and "00:00"-"06:00").
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from leadrelay.offers.models import Offer, OfferStatus
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEVICES = ("desktop", "mobile", "tablet")
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_END_RE = re.compile(r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
 
 
 class Refusal:
@@ -47,7 +48,10 @@ def schedule_problems(schedule: Mapping[str, Any]) -> list[str]:
             ok = (
                 isinstance(span, list | tuple)
                 and len(span) == 2
-                and all(isinstance(t, str) and _TIME_RE.match(t) for t in span)
+                and isinstance(span[0], str)
+                and isinstance(span[1], str)
+                and _TIME_RE.match(span[0]) is not None
+                and _END_RE.match(span[1]) is not None
                 and span[0] < span[1]
             )
             if not ok:

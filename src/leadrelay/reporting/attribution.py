@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from leadrelay.accounts.models import Organization, OrganizationKind
 from leadrelay.core.errors import PermissionDenied
-from leadrelay.tracking.models import Click, ConversionStatus
+from leadrelay.tracking.models import Click, ConversionStatus, Fallback
 from leadrelay.tracking.selectors import conversions_visible_to
 
 MODELS = ("last_click", "first_click", "linear", "time_decay")
@@ -76,7 +76,7 @@ class AttributionComparison:
 def attribution_comparison(
     *, organization: Organization, start: dt.date, end: dt.date
 ) -> AttributionComparison:
-    """Compare attribution models over conversions from start to end (UTC days).
+    """Compare attribution models over approved conversions from start to end (UTC days).
 
     For the network and advertisers only: the paths hold other affiliates' clicks.
     """
@@ -86,8 +86,7 @@ def attribution_comparison(
     hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     conversions = list(
         conversions_visible_to(organization=organization)
-        .filter(created_at__gte=lo, created_at__lt=hi)
-        .exclude(status=ConversionStatus.REJECTED)
+        .filter(created_at__gte=lo, created_at__lt=hi, status=ConversionStatus.APPROVED)
         .select_related("offer")
     )
     clicks = {
@@ -112,6 +111,7 @@ def attribution_comparison(
                 created_at__gte=conversion.created_at - window,
                 created_at__lte=conversion.created_at,
             )
+            .exclude(fallback__in=[Fallback.URL, Fallback.NONE])
             .order_by("created_at", "pk")
             .values_list("affiliate_id", "created_at")
         )

@@ -43,6 +43,7 @@ from leadrelay.tracking.models import (
     Conversion,
     ConversionSource,
     ConversionStatus,
+    Fallback,
     PostbackKey,
     TrackingLink,
 )
@@ -142,6 +143,7 @@ def _credited_click(identity: ClickIdentity, offer: Offer) -> tuple[ClickIdentit
             created_at__lte=identity.issued_at,
             is_bot=False,
         )
+        .exclude(fallback__in=[Fallback.URL, Fallback.NONE])  # never reached the offer
         .order_by("created_at")
         .first()
     )
@@ -197,7 +199,8 @@ def conversion_record(
     now = now or timezone.now()
     credited, _ = _credited_click(identity, offer)
     reason = ""
-    if now - credited.issued_at > timedelta(days=offer.attribution_window_days):
+    # The window runs from the click the advertiser reported, whoever gets the credit.
+    if now - identity.issued_at > timedelta(days=offer.attribution_window_days):
         status, reason = ConversionStatus.REJECTED, "outside_attribution_window"
     elif source == ConversionSource.PIXEL and status == ConversionStatus.APPROVED:
         status = ConversionStatus.PENDING  # anyone can load a pixel: the advertiser confirms
@@ -207,6 +210,13 @@ def conversion_record(
     kept = {k: v[:200] for k, v in list(params.items())[:30] if k not in {"token"}}
     existing = Conversion.objects.filter(click_id=identity.click_id, event=event, txid=txid)
     if (found := existing.first()) is not None:
+        if found.source == ConversionSource.PIXEL and source == ConversionSource.SERVER:
+            # The advertiser's server confirms (or corrects) what a pixel reported.
+            found.status, found.reason, found.source = status, reason, source
+            found.amount_minor, found.currency, found.params = amount, currency, kept
+            found.save(
+                update_fields=["status", "reason", "source", "amount_minor", "currency", "params"]
+            )
         return found, False
     try:
         with transaction.atomic():

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from leadrelay.accounts.models import Organization
-from leadrelay.core.clickid import click_id_issue
+from leadrelay.core.clickid import MAX_SUB_BYTES, click_id_issue
 from leadrelay.core.errors import DomainError, Invalid, NotFound, PermissionDenied, Problem
 from leadrelay.offers.macros import BUILTIN_MACROS, deeplink_allowed, landing_url_render
 from leadrelay.offers.models import LandingVariant, Offer, OfferStatus
@@ -110,6 +110,7 @@ def _passed_params(params: Mapping[str, str]) -> dict[str, str]:
 
 
 _link_cache: dict[str, tuple[float, TrackingLink | None]] = {}
+_CODE_RE = re.compile(r"^[a-z0-9]{4,16}$")
 _link_cache_lock = threading.Lock()
 
 
@@ -120,6 +121,8 @@ def _link_for_redirect(code: str) -> TrackingLink | None:
     a redirect's cost, and a few seconds' cache means a paused offer or a changed
     variant takes effect on redirects within that time, not at once.
     """
+    if not _CODE_RE.match(code):
+        return None  # not one of ours: no query, and nothing for the cache to hold
     ttl = settings.LEADRELAY_LINK_CACHE_SECONDS
     now = time.monotonic()
     if ttl > 0:
@@ -129,10 +132,10 @@ def _link_for_redirect(code: str) -> TrackingLink | None:
     link = (
         TrackingLink.objects.select_related("offer", "offer__fallback_offer")
         .prefetch_related("offer__landing_variants", "offer__fallback_offer__landing_variants")
-        .filter(code=code[:16], is_active=True)
+        .filter(code=code, is_active=True)
         .first()
     )
-    if ttl > 0:
+    if ttl > 0 and link is not None:  # misses aren't kept: random codes can't fill it
         with _link_cache_lock:
             if len(_link_cache) > 50_000:
                 _link_cache.clear()
@@ -207,7 +210,9 @@ def click_record(
     subs = {name: getattr(link, name) for name in SUB_FIELDS}
     for name in SUB_FIELDS:
         if params.get(name):
-            subs[name] = params[name][:SUB_MAX_LENGTH]
+            # Bounded in bytes, as the click id carries them: the lead sees what the click saw.
+            clipped = params[name].encode()[:MAX_SUB_BYTES].decode("utf-8", "ignore")
+            subs[name] = clipped[:SUB_MAX_LENGTH]
     template = route.template
     deeplink = params.get(DEEPLINK_PARAM, "")
     if deeplink and not route.refusal:

@@ -47,7 +47,7 @@ def click_redirect(request: HttpRequest, code: str) -> HttpResponse:
         max_age=settings.VISITOR_COOKIE_MAX_AGE,
         httponly=True,
         samesite="Lax",
-        secure=request.is_secure(),
+        secure=request.is_secure() or settings.SESSION_COOKIE_SECURE,
     )
     return response
 

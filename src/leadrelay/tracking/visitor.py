@@ -76,7 +76,8 @@ def client_ip(request: HttpRequest) -> str | None:
     if not _is_trusted(remote):
         return str(remote)
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    for hop in reversed([h for h in forwarded.split(",") if h.strip()][:20]):
+    # The rightmost hops were added by our proxies; the left end is whatever the client sent.
+    for hop in reversed([h for h in forwarded.split(",") if h.strip()][-20:]):
         ip = _parse_ip(hop)
         if ip is None:
             break
