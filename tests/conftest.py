@@ -75,3 +75,9 @@ def _click_buffer_by_hand(settings: Any) -> Any:
     settings.LEADRELAY_LINK_CACHE_SECONDS = 0  # a paused offer stops redirecting at once
     yield
     click_buffer.discard()
+
+
+@pytest.fixture(autouse=True)
+def _no_rate_limits_unless_asked(settings: Any) -> None:
+    # Tests post many leads from one key and address; rate-limit tests set their own.
+    settings.LEADRELAY_RATE_LIMITS = {}

@@ -8,6 +8,7 @@ from ninja.errors import AuthenticationError, ValidationError
 
 from leadrelay import __version__
 from leadrelay.core.errors import DomainError
+from leadrelay.core.ratelimit import TooManyRequests
 from leadrelay.leads.api import router as leads_router
 from leadrelay.offers.api import router as offers_router
 from leadrelay.postbacks.api import router as postbacks_router
@@ -30,7 +31,10 @@ api.add_router("/", postbacks_router)
 
 @api.exception_handler(DomainError)
 def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    return api.create_response(request, exc.as_dict(), status=exc.status)
+    response = api.create_response(request, exc.as_dict(), status=exc.status)
+    if isinstance(exc, TooManyRequests):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _path(loc: list[object]) -> str:

@@ -214,7 +214,18 @@ LEADRELAY_POSTBACK_TIMEOUT_SECONDS = float(
 LEADRELAY_PERIODIC_JOBS = [
     ("leadrelay.postbacks.services.postback_deliveries_resume_now", 60.0),
     ("leadrelay.leads.idempotency.idempotency_records_prune", 3600.0),
+    ("leadrelay.core.ratelimit.rate_counters_prune", 300.0),
 ]
+
+# Rate limits (core/ratelimit.py): name -> (requests, per seconds).
+LEADRELAY_RATE_LIMITS: dict[str, tuple[int, int]] = {
+    "lead_post_key": (
+        int(os.environ.get("LEADRELAY_RATE_LEAD_POST_PER_KEY", "1200")),
+        60,
+    ),
+    "lead_post_ip": (int(os.environ.get("LEADRELAY_RATE_LEAD_POST_PER_IP", "600")), 60),
+    "form_post_ip": (int(os.environ.get("LEADRELAY_RATE_FORM_POST_PER_IP", "20")), 60),
+}
 
 # Leads: how far back a lead with the same email or phone counts as a duplicate.
 LEAD_DUPLICATE_WINDOW_DAYS = 30

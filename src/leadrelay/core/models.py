@@ -7,3 +7,14 @@ class TimestampedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class RateCounter(models.Model):
+    """Requests counted in one rate-limit window (core/ratelimit.py), when there is no Redis."""
+
+    bucket = models.CharField(max_length=200, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.BigIntegerField(db_index=True, help_text="Unix seconds")
+
+    def __str__(self) -> str:
+        return f"{self.bucket}: {self.count}"

@@ -8,6 +8,7 @@ from ninja.responses import Status
 
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
+from leadrelay.core.ratelimit import rate_limit_check
 from leadrelay.leads.idempotency import idempotent, request_fingerprint
 from leadrelay.leads.models import Lead, LeadSource
 from leadrelay.leads.schemas import ErrorOut, LeadIn, LeadOut
@@ -41,6 +42,7 @@ def _out(lead: Lead) -> LeadOut:
         404: ErrorOut,
         409: ErrorOut,
         422: ErrorOut,
+        429: ErrorOut,
     },
     summary="Post a lead",
 )  # fmt: skip
@@ -56,6 +58,9 @@ def lead_post(request: HttpRequest, payload: LeadIn) -> Any:
     no new lead; the same key with another body answers 409.
     """
     api_key = request_api_key(request)
+    ip = client_ip(request)
+    rate_limit_check(name="lead_post_key", key=api_key.prefix, what="for this API key")
+    rate_limit_check(name="lead_post_ip", key=ip or "", what="from this address")
 
     def run() -> tuple[int, dict[str, Any]]:
         lead = lead_intake(
@@ -64,9 +69,7 @@ def lead_post(request: HttpRequest, payload: LeadIn) -> Any:
             source=LeadSource.API,
             affiliate=api_key.organization,
             click_id=payload.click_id,
-            origin=LeadOrigin(
-                ip=client_ip(request), user_agent=request.headers.get("User-Agent", "")
-            ),
+            origin=LeadOrigin(ip=ip, user_agent=request.headers.get("User-Agent", "")),
         )
         return 201, _out(lead).dict()
 

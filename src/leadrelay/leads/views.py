@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from leadrelay.core.errors import DomainError, Invalid
+from leadrelay.core.ratelimit import TooManyRequests, rate_limit_check
 from leadrelay.leads.models import LeadSource
 from leadrelay.leads.services import LeadOrigin, lead_intake
 from leadrelay.offers.models import FieldType, Offer, OfferField, OfferStatus
@@ -75,6 +76,12 @@ def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
     errors: dict[str, str] = {}
     general_error = ""
     if request.method == "POST":
+        try:
+            rate_limit_check(name="form_post_ip", key=client_ip(request) or "", what="from you")
+        except TooManyRequests as exc:
+            response = HttpResponse(exc.message, status=429, content_type="text/plain")
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         keys = {f.key for f in offer.fields.all()}
         values = {k: v for k, v in request.POST.items() if k in keys}
         try:

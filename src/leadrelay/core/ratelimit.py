@@ -1,0 +1,103 @@
+"""Rate limits: at most N requests per window for a key (an API key, an IP address).
+
+Fixed windows: the count for `<name>:<key>:<window number>` goes up by one per
+request and the request is refused past N, with the seconds until the window
+ends as its Retry-After. With REDIS_URL the counters live in Redis (INCR and
+EXPIRE in one round trip, shared by every web node); otherwise in the
+database, as a guarded UPDATE per request, which is exact across processes
+and the embedded default's only shared state. Old database windows are
+pruned by the worker's periodic sweep.
+
+Written by hand: django-ratelimit counts in Django's cache, whose database
+backend can't increment atomically, and the limits must hold across nodes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from leadrelay.core.errors import DomainError
+from leadrelay.core.models import RateCounter
+
+
+class TooManyRequests(DomainError):
+    def __init__(self, retry_after: int, what: str) -> None:
+        super().__init__(
+            code="rate_limited",
+            message=f"Too many requests {what}. Try again in {retry_after} s.",
+            status=429,
+        )
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Limit:
+    requests: int
+    seconds: int
+
+
+class Counter(Protocol):
+    def hit(self, bucket: str, ttl: int) -> int: ...
+
+
+class RedisCounter:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+
+    def hit(self, bucket: str, ttl: int) -> int:
+        pipe = self.client.pipeline()
+        pipe.incr(bucket)
+        pipe.expire(bucket, ttl, nx=True)
+        count, _ = pipe.execute()
+        return int(count)
+
+
+class DatabaseCounter:
+    def hit(self, bucket: str, ttl: int) -> int:
+        with transaction.atomic():
+            updated = RateCounter.objects.filter(bucket=bucket).update(count=F("count") + 1)
+            if not updated:
+                try:
+                    with transaction.atomic():
+                        RateCounter.objects.create(
+                            bucket=bucket, count=1, expires_at=int(time.time()) + ttl
+                        )
+                    return 1
+                except IntegrityError:  # another request made it first
+                    RateCounter.objects.filter(bucket=bucket).update(count=F("count") + 1)
+            return int(RateCounter.objects.get(bucket=bucket).count)
+
+
+@lru_cache(maxsize=4)
+def _counter(redis_url: str) -> Counter:
+    return RedisCounter(redis_url) if redis_url else DatabaseCounter()
+
+
+def rate_limit_check(*, name: str, key: str, what: str) -> None:
+    """Count one request for `key` under limit `name`; raise TooManyRequests past it."""
+    configured = settings.LEADRELAY_RATE_LIMITS.get(name)
+    if not configured or not key:
+        return
+    limit = Limit(*configured)
+    now = time.time()
+    window = int(now // limit.seconds)
+    bucket = f"rl:{name}:{key}:{window}"
+    count = _counter(settings.REDIS_URL).hit(bucket, limit.seconds + 1)
+    if count > limit.requests:
+        retry_after = max(1, int((window + 1) * limit.seconds - now + 0.999))
+        raise TooManyRequests(retry_after, what)
+
+
+def rate_counters_prune() -> int:
+    """Forget finished database windows (a periodic job; Redis expires its own)."""
+    deleted, _ = RateCounter.objects.filter(expires_at__lt=int(time.time())).delete()
+    return deleted

@@ -1,0 +1,102 @@
+import datetime as dt
+import threading
+import uuid
+
+import pytest
+import redis
+import time_machine
+from django.db import connection, connections
+from django.test import Client
+
+from leadrelay.core.ratelimit import TooManyRequests, _counter, rate_limit_check
+from leadrelay.leads.models import Lead
+from tests.conftest import bearer
+
+REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture(params=["database", "redis"])
+def backend(request, settings):
+    _counter.cache_clear()
+    if request.param == "redis":
+        redis.Redis.from_url(REDIS_TEST_URL).flushdb()
+        settings.REDIS_URL = REDIS_TEST_URL
+    else:
+        settings.REDIS_URL = ""
+    # At the start of a window, so a test's requests never straddle two.
+    with time_machine.travel(dt.datetime(2026, 1, 1, 0, 0, 5, tzinfo=dt.UTC), tick=False):
+        yield request.param
+    _counter.cache_clear()
+
+
+def _post(headers, offer, n, **extra):
+    return Client().post(
+        "/api/v1/leads",
+        {"offer_id": offer.pk, "fields": {"first_name": "A", "email": f"rl{n}@example.com"}},
+        content_type="application/json",
+        **headers,
+        **extra,
+    )
+
+
+def test_a_key_over_its_limit_gets_429_with_retry_after(settings, backend, offer, affiliate):
+    settings.LEADRELAY_RATE_LIMITS = {"lead_post_key": (3, 60)}
+    headers = bearer(affiliate)
+    assert [_post(headers, offer, n).status_code for n in range(3)] == [201, 201, 201]
+    refused = _post(headers, offer, 3)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "rate_limited"
+    assert refused["Retry-After"] == "55"  # the window ends at :00:60
+    assert Lead.objects.count() == 3
+    assert _post(bearer(affiliate), offer, 4).status_code == 201  # another key has its own
+
+
+def test_an_address_over_its_limit_gets_429(settings, backend, offer, affiliate):
+    settings.LEADRELAY_RATE_LIMITS = {"lead_post_ip": (2, 60)}
+    a, b = bearer(affiliate), bearer(affiliate)
+    ip = {"REMOTE_ADDR": "203.0.113.77"}
+    assert _post(a, offer, 0, **ip).status_code == 201
+    assert _post(b, offer, 1, **ip).status_code == 201
+    assert _post(a, offer, 2, **ip).status_code == 429
+    assert _post(a, offer, 3, REMOTE_ADDR="203.0.113.78").status_code == 201
+
+
+def test_the_hosted_form_is_limited_per_address(settings, backend, offer):
+    settings.LEADRELAY_RATE_LIMITS = {"form_post_ip": (1, 60)}
+    data = {"first_name": "A", "email": "form@example.com"}
+    assert Client().post(f"/f/{offer.pk}/", data).status_code == 302
+    refused = Client().post(f"/f/{offer.pk}/", {**data, "email": "b@example.com"})
+    assert refused.status_code == 429
+    assert "Retry-After" in refused
+    assert Lead.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_limit_of_ten_lets_exactly_ten_through_at_once(settings, backend):
+    settings.LEADRELAY_RATE_LIMITS = {"burst": (10, 60)}
+    count = 24 if connection.vendor == "postgresql" or backend == "redis" else 12
+    key = uuid.uuid4().hex
+    barrier = threading.Barrier(count)
+    allowed: list[bool] = []
+    lock = threading.Lock()
+
+    def hit() -> None:
+        try:
+            barrier.wait()
+            try:
+                rate_limit_check(name="burst", key=key, what="")
+                ok = True
+            except TooManyRequests:
+                ok = False
+            with lock:
+                allowed.append(ok)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=hit) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert allowed.count(True) == 10
+    assert len(allowed) == count
