@@ -41,6 +41,8 @@ class Lead(models.Model):
     phone_e164 = models.CharField(max_length=20, blank=True)
     status = models.CharField(max_length=16, choices=LeadStatus.choices, db_index=True)
     reasons = models.JSONField(default=list, blank=True)
+    # Quality signals seen at intake (leads/signals.py), whether or not they decided anything.
+    signals = models.JSONField(default=list, blank=True)
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -22,6 +22,7 @@ from leadrelay.accounts.models import Organization, OrganizationKind, User
 from leadrelay.core.clickid import ClickIdentity, ClickIdError, click_id_verify
 from leadrelay.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Problem
 from leadrelay.leads.models import Lead, LeadSource, LeadStatus, LeadStatusChange
+from leadrelay.leads.signals import lead_signals
 from leadrelay.leads.validation import lead_fields_clean
 from leadrelay.ledger.services import lead_approval_post
 from leadrelay.offers.caps import caps_reserve
@@ -219,6 +220,7 @@ def lead_intake(
             phone_e164=phone,
             status=LeadStatus.PENDING_REVIEW if status == LeadStatus.APPROVED else status,
             reasons=reasons,
+            signals=lead_signals(email=email),
             duplicate_of=original,
             ip=origin.ip,
             user_agent=origin.user_agent[:512],

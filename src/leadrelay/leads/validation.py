@@ -8,7 +8,6 @@ phones, normalized emails, ISO country codes, ISO dates.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -19,10 +18,10 @@ import pycountry
 from email_validator import EmailNotValidError, validate_email
 
 from leadrelay.core.errors import Problem
+from leadrelay.leads.postal import postal_code_normalize
 from leadrelay.offers.models import FieldType, OfferField
 
 MAX_FIELDS = 100
-_POSTAL_RE = re.compile(r"^[A-Z0-9][A-Z0-9 \-]{1,9}$")
 _TRUE = {"true", "yes", "on", "1", "y"}
 _FALSE = {"false", "no", "off", "0", "n"}
 
@@ -37,6 +36,7 @@ class FieldProblem(Exception):
 @dataclass(frozen=True)
 class CleanContext:
     default_region: str
+    country: str  # the lead's country field if it has one, else the offer's region
 
 
 def _text(value: Any, field: OfferField) -> str:
@@ -126,9 +126,24 @@ def _country(value: Any, field: OfferField, ctx: CleanContext) -> str:
 
 
 def _postal_code(value: Any, field: OfferField, ctx: CleanContext) -> str:
-    text = _text(value, field).upper()
-    if not _POSTAL_RE.match(text):
-        raise FieldProblem("invalid_postal_code", "This is not a postal code.")
+    text = _text(value, field)
+    normalized = postal_code_normalize(text, ctx.country)
+    if normalized is None:
+        raise FieldProblem(
+            "invalid_postal_code", f"This is not a postal code of {ctx.country or 'a country'}."
+        )
+    return normalized
+
+
+def _subdivision(value: Any, field: OfferField, ctx: CleanContext) -> str:
+    text = _text(value, field).upper().replace("_", "-")
+    if "-" not in text and ctx.country:
+        text = f"{ctx.country}-{text}"  # "CA" in the US means California
+    subdivision = pycountry.subdivisions.get(code=text)
+    if subdivision is None:
+        raise FieldProblem("invalid_subdivision", "Expected a region code, such as US-CA.")
+    if ctx.country and not text.startswith(ctx.country + "-"):
+        raise FieldProblem("subdivision_country_mismatch", f"This region is not in {ctx.country}.")
     return text
 
 
@@ -142,6 +157,7 @@ _CLEANERS: dict[str, Callable[[Any, OfferField, CleanContext], Any]] = {
     FieldType.BOOLEAN: _boolean,
     FieldType.COUNTRY: _country,
     FieldType.POSTAL_CODE: _postal_code,
+    FieldType.SUBDIVISION: _subdivision,
 }
 
 
@@ -164,9 +180,12 @@ def lead_fields_clean(
             problems.append(
                 Problem("unknown_field", "This offer has no such field.", f"fields.{shown}")
             )
-    ctx = CleanContext(default_region=default_region)
     cleaned: dict[str, Any] = {}
+    # Countries first: postal codes and regions are checked against the lead's country.
+    fields.sort(key=lambda f: f.type != FieldType.COUNTRY)
+    country = default_region
     for field in fields:
+        ctx = CleanContext(default_region=default_region, country=country)
         value = raw.get(field.key)
         if _is_empty(value):
             # A boolean's "no" arrives as an absent checkbox: required means "must be ticked".
@@ -180,6 +199,8 @@ def lead_fields_clean(
         except FieldProblem as problem:
             problems.append(Problem(problem.code, problem.message, f"fields.{field.key}"))
             continue
+        if field.type == FieldType.COUNTRY:
+            country = cleaned[field.key]
         if field.type == FieldType.BOOLEAN and field.required and cleaned[field.key] is False:
             problems.append(
                 Problem("required", f"{field.label} must be accepted.", f"fields.{field.key}")

@@ -148,6 +148,7 @@ class FieldType(models.TextChoices):
     BOOLEAN = "boolean", "Yes/no"
     COUNTRY = "country", "Country"
     POSTAL_CODE = "postal_code", "Postal code"
+    SUBDIVISION = "subdivision", "State or region (ISO 3166-2)"
 
 
 class OfferField(models.Model):
