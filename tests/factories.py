@@ -121,3 +121,20 @@ def make_click(link: Any, **params: str) -> Any:
     from leadrelay.tracking.services import click_record
 
     return click_record(code=link.code, visitor=visitor(), params=params, write_now=True).click
+
+
+def form_submit(
+    client: Any, offer: Offer, data: dict[str, str], seconds: float = 20, **extra: Any
+) -> Any:
+    """Open the hosted form, fill it in for `seconds` as a person would, and send it."""
+    import datetime as dt
+    import re
+
+    import time_machine
+    from django.utils import timezone
+
+    page = client.get(f"/f/{offer.pk}/", {"click_id": data.get("click_id", "")}).content.decode()
+    token = re.search(r'name="lr_ft" value="([^"]+)"', page)
+    assert token, "the form carries its timing token"
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=seconds), tick=True):
+        return client.post(f"/f/{offer.pk}/", {**data, "lr_ft": token.group(1)}, **extra)

@@ -3,7 +3,7 @@ from django.test import Client
 from leadrelay.leads.models import Lead
 from leadrelay.offers.services import FieldSpec
 from leadrelay.tracking.services import tracking_link_create
-from tests.factories import approve, make_click, make_offer
+from tests.factories import approve, form_submit, make_click, make_offer
 
 
 def test_the_form_renders_the_offer_schema(advertiser):
@@ -34,8 +34,9 @@ def test_a_submitted_form_is_a_lead_attributed_by_click(advertiser, affiliate):
     link = tracking_link_create(offer=offer, affiliate=affiliate, subs={"sub1": "tiktok"})
     click = make_click(link)
     client = Client()
-    response = client.post(
-        f"/f/{offer.pk}/",
+    response = form_submit(
+        client,
+        offer,
         {"click_id": click.click_id, "first_name": "Bo", "email": "bo@example.com"},
         REMOTE_ADDR="198.51.100.7",
     )
@@ -86,8 +87,9 @@ def test_a_form_lead_from_an_affiliate_no_longer_approved_is_house_traffic(adver
     link = tracking_link_create(offer=offer, affiliate=affiliate)
     click = make_click(link)
     OfferAccess.objects.filter(affiliate=affiliate).update(status="rejected")
-    response = Client().post(
-        f"/f/{offer.pk}/",
+    response = form_submit(
+        Client(),
+        offer,
         {"click_id": click.click_id, "first_name": "Bo", "email": "bo@example.com"},
     )
     assert response.status_code == 302

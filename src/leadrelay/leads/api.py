@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -8,6 +9,7 @@ from ninja.responses import Status
 
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
+from leadrelay.core.errors import Invalid, Problem
 from leadrelay.core.ratelimit import rate_limit_check
 from leadrelay.leads.idempotency import idempotent, request_fingerprint
 from leadrelay.leads.models import Lead, LeadSource
@@ -19,6 +21,17 @@ from leadrelay.tracking.visitor import client_ip
 router = Router(tags=["leads"])
 affiliate_auth = ApiKeyAuth(OrganizationKind.AFFILIATE)
 any_key_auth = ApiKeyAuth()
+
+
+def _visitor_ip(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise Invalid(
+            [Problem("invalid_ip", "Not an IPv4 or IPv6 address.", "visitor_ip")]
+        ) from None
 
 
 def _out(lead: Lead) -> LeadOut:
@@ -69,7 +82,10 @@ def lead_post(request: HttpRequest, payload: LeadIn) -> Any:
             source=LeadSource.API,
             affiliate=api_key.organization,
             click_id=payload.click_id,
-            origin=LeadOrigin(ip=ip, user_agent=request.headers.get("User-Agent", "")),
+            # The request comes from the affiliate's server: the visitor is who it says.
+            origin=LeadOrigin(
+                ip=_visitor_ip(payload.visitor_ip), user_agent=payload.visitor_user_agent
+            ),
         )
         return 201, _out(lead).dict()
 

@@ -43,6 +43,8 @@ class Lead(models.Model):
     reasons = models.JSONField(default=list, blank=True)
     # Quality signals seen at intake (leads/signals.py), whether or not they decided anything.
     signals = models.JSONField(default=list, blank=True)
+    fraud_score = models.PositiveIntegerField(default=0)
+    visitor_id = models.CharField(max_length=40, blank=True, db_index=True)
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -60,6 +62,7 @@ class Lead(models.Model):
             models.Index(fields=["offer", "phone_e164", "created_at"]),
             models.Index(fields=["affiliate", "created_at"]),
             models.Index(fields=["offer", "created_at"]),
+            models.Index(fields=["ip", "created_at"]),
         ]
 
     def __str__(self) -> str:

@@ -10,6 +10,14 @@ class LeadIn(Schema):
     click_id: str | None = Field(
         None, max_length=1100, description="The click id the landing page received."
     )
+    visitor_ip: str | None = Field(
+        None,
+        max_length=45,
+        description="The visitor's IP address, if you have it: it feeds fraud checks and "
+        "consent evidence. (The address your server posts from is not the visitor's.)",
+        examples=["203.0.113.7"],
+    )
+    visitor_user_agent: str = Field("", max_length=512, description="The visitor's browser.")
     fields: dict[str, Any] = Field(
         ...,
         description="The lead's fields, keyed as in the offer's field schema.",

@@ -9,7 +9,6 @@ that was acknowledged is a lead that was committed, with its ledger posting.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,8 +20,8 @@ from django.utils import timezone
 from leadrelay.accounts.models import Organization, OrganizationKind, User
 from leadrelay.core.clickid import ClickIdentity, ClickIdError, click_id_verify
 from leadrelay.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Problem
+from leadrelay.leads.fraud import Submission, fraud_assess
 from leadrelay.leads.models import Lead, LeadSource, LeadStatus, LeadStatusChange
-from leadrelay.leads.signals import lead_signals
 from leadrelay.leads.validation import lead_fields_clean
 from leadrelay.ledger.services import lead_approval_post
 from leadrelay.offers.caps import caps_reserve
@@ -43,12 +42,11 @@ from leadrelay.tracking.models import SUB_FIELDS, TrackingLink
 
 # A lead over a cap, on an offer that takes such leads unpaid: accepted, booked at nothing.
 OVER_CAP_UNPAID = "over_cap_unpaid"
+FRAUD_SCORE = "fraud_score"
 
 
-@dataclass(frozen=True)
-class LeadOrigin:
-    ip: str | None = None
-    user_agent: str = ""
+# How a lead arrived beyond its fields (IP, agent, form timing): see leads/fraud.py.
+LeadOrigin = Submission
 
 
 def _offer_for_intake(*, offer_id: int, affiliate: Organization | None) -> Offer:
@@ -194,12 +192,24 @@ def lead_intake(
         # Serialize intake per offer so two identical leads can't both pass dedupe.
         offer = Offer.objects.select_for_update().get(pk=offer.pk)
         now = received_at or timezone.now()
+        fraud = fraud_assess(
+            offer=offer,
+            schema=schema,
+            cleaned=cleaned,
+            email=email,
+            phone=phone,
+            submission=origin,
+            identity=identity,
+            now=now,
+        )
+        if fraud.score >= offer.fraud_reject_score:
+            reasons = [*reasons, FRAUD_SCORE]
         original = _duplicate_of(offer, email, phone, now)
         if original is not None:
             status, reasons = LeadStatus.DUPLICATE, ["duplicate", *reasons]
         elif reasons:
             status = LeadStatus.REJECTED
-        elif offer.review_mode == ReviewMode.MANUAL:
+        elif offer.review_mode == ReviewMode.MANUAL or fraud.score >= offer.fraud_review_score:
             status = LeadStatus.PENDING_REVIEW
         else:
             status = LeadStatus.APPROVED
@@ -220,7 +230,9 @@ def lead_intake(
             phone_e164=phone,
             status=LeadStatus.PENDING_REVIEW if status == LeadStatus.APPROVED else status,
             reasons=reasons,
-            signals=lead_signals(email=email),
+            signals=fraud.signals,
+            fraud_score=fraud.score,
+            visitor_id=origin.visitor_id[:40],
             duplicate_of=original,
             ip=origin.ip,
             user_agent=origin.user_agent[:512],

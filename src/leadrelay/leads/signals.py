@@ -1,8 +1,7 @@
 """Quality signals: facts about a lead that say something about its quality.
 
-Each is a stable code stored on the lead. Today they are recorded for review
-and reports; the fraud score (weights and per-offer thresholds) is built on
-them by the lead-quality work.
+Each is a stable code stored on the lead; leads/fraud.py weighs them into
+the lead's fraud score.
 """
 
 from __future__ import annotations
@@ -18,10 +17,3 @@ def email_is_disposable(email: str) -> bool:
     # Subdomains of a listed domain are as disposable as the domain itself.
     parts = domain.split(".")
     return any(".".join(parts[i:]) in _DISPOSABLE for i in range(len(parts) - 1))
-
-
-def lead_signals(*, email: str) -> list[str]:
-    signals = []
-    if email and email_is_disposable(email):
-        signals.append(DISPOSABLE_EMAIL)
-    return signals

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import pycountry
+from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -15,7 +17,7 @@ from leadrelay.core.ratelimit import TooManyRequests, rate_limit_check
 from leadrelay.leads.models import LeadSource
 from leadrelay.leads.services import LeadOrigin, lead_intake
 from leadrelay.offers.models import FieldType, Offer, OfferField, OfferStatus
-from leadrelay.tracking.visitor import client_ip
+from leadrelay.tracking.visitor import VISITOR_COOKIE, client_ip
 
 _INPUT_TYPES: dict[str, tuple[str, str]] = {
     FieldType.EMAIL: ("email", "email"),
@@ -61,6 +63,23 @@ def _form_fields(offer: Offer, values: dict[str, Any], errors: dict[str, str]) -
     return out
 
 
+FORM_TOKEN = "lr_ft"
+HONEYPOT_FIELD = "lr_hp_url"  # hidden from people; a bot that fills every input fills it
+_TOKEN_SALT = "leadrelay.lead-form"
+
+
+def _form_seconds(token: str, offer: Offer) -> float:
+    """Seconds from when the form was shown to when it was sent; 0 without a valid token
+    (a post that never loaded the page is as fast as it gets)."""
+    try:
+        data = signing.loads(token, salt=_TOKEN_SALT, max_age=24 * 3600)
+    except signing.BadSignature:
+        return 0.0
+    if not isinstance(data, dict) or data.get("o") != offer.pk:
+        return 0.0
+    return max(0.0, time.time() - float(data.get("t", 0)))
+
+
 def _active_offer(offer_id: int) -> Offer:
     offer = Offer.objects.filter(pk=offer_id, status=OfferStatus.ACTIVE).first()
     if offer is None:
@@ -91,7 +110,11 @@ def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
                 source=LeadSource.FORM,
                 click_id=click_id or None,
                 origin=LeadOrigin(
-                    ip=client_ip(request), user_agent=request.headers.get("User-Agent", "")
+                    ip=client_ip(request),
+                    user_agent=request.headers.get("User-Agent", ""),
+                    visitor_id=request.COOKIES.get(VISITOR_COOKIE, "")[:40],
+                    form_seconds=_form_seconds(request.POST.get(FORM_TOKEN, ""), offer),
+                    honeypot_filled=bool(request.POST.get(HONEYPOT_FIELD, "").strip()),
                 ),
             )
         except Invalid as exc:
@@ -117,6 +140,9 @@ def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
             "form_fields": _form_fields(offer, values, errors),
             "click_id": click_id,
             "general_error": general_error,
+            "form_token": signing.dumps({"o": offer.pk, "t": time.time()}, salt=_TOKEN_SALT),
+            "form_token_name": FORM_TOKEN,
+            "honeypot_name": HONEYPOT_FIELD,
         },
         status=status,
     )

@@ -104,6 +104,15 @@ class Offer(TimestampedModel):
     attribution_model = models.CharField(
         max_length=16, choices=AttributionModel.choices, default=AttributionModel.LAST_CLICK
     )
+    # Fraud (leads/fraud.py): a score at review goes to review, at reject is rejected.
+    fraud_review_score = models.PositiveIntegerField(default=50)
+    fraud_reject_score = models.PositiveIntegerField(default=100)
+    min_form_seconds = models.PositiveIntegerField(
+        default=3, help_text="A hosted form sent faster than this is a fraud signal."
+    )
+    require_mobile = models.BooleanField(
+        default=False, help_text="A phone that is not a mobile number is a fraud signal."
+    )
     over_cap = models.CharField(max_length=16, choices=OverCap.choices, default=OverCap.REFUSE)
 
     class Meta:
