@@ -40,6 +40,7 @@ urlpatterns = [
     path("portal/links/", portal.links, name="portal-links"),
     path("portal/leads/", portal.leads, name="portal-leads"),
     path("portal/leads/<int:lead_id>/review", portal.lead_review, name="portal-lead-review"),
+    path("portal/leads/review", portal.lead_review, name="portal-leads-review"),
     path("portal/api-keys/", portal.api_keys, name="portal-api-keys"),
     path("portal/postbacks/", postbacks.postbacks, name="portal-postbacks"),
     path(

@@ -112,9 +112,13 @@ def test_only_network_staff_review(advertiser, affiliate):
         source=LeadSource.API,
         affiliate=affiliate,
     )
-    for org in (advertiser, affiliate):
-        response = logged_in(org).post(f"/portal/leads/{lead.pk}/review", {"decision": "approve"})
-        assert response.status_code == 403
+    # The advertiser may review only where its offer allows it (not here): not found.
+    response = logged_in(advertiser).post(
+        f"/portal/leads/{lead.pk}/review", {"decision": "approve"}
+    )
+    assert response.status_code == 404
+    response = logged_in(affiliate).post(f"/portal/leads/{lead.pk}/review", {"decision": "approve"})
+    assert response.status_code == 403
     assert Lead.objects.get().status == LeadStatus.PENDING_REVIEW
     assert Transaction.objects.count() == 0
 
@@ -160,3 +164,71 @@ def test_the_api_docs_load_nothing_from_a_cdn(db):
     assert "swagger" in page.lower()
     assert "cdn" not in page.lower()
     assert Client().get("/api/v1/openapi.json").json()["info"]["title"] == "leadrelay API"
+
+
+def _pending(offer, affiliate, n):
+    return [
+        lead_intake(
+            offer_id=offer.pk,
+            fields={"first_name": "X", "email": f"bulk{n}-{i}@example.com"},
+            source=LeadSource.API,
+            affiliate=affiliate,
+        )
+        for i in range(n)
+    ]
+
+
+def test_staff_decide_many_leads_at_once_with_a_reason(network, advertiser, affiliate):
+    from leadrelay.leads.models import LeadStatusChange
+
+    offer = make_offer(advertiser, review_mode="manual")
+    approve(offer, affiliate)
+    leads = _pending(offer, affiliate, 3)
+    client = logged_in(network)
+    page = client.get("/portal/leads/").content.decode()
+    assert 'data-testid="bulk-review"' in page
+    response = client.post(
+        "/portal/leads/review",
+        {
+            "lead": [leads[0].pk, leads[1].pk],
+            "decision": "reject",
+            "reason": "bad_contact",
+            "note": "called, wrong number",
+        },
+    )
+    assert response.status_code == 302
+    statuses = {lead.pk: lead.status for lead in Lead.objects.all()}
+    assert statuses == {
+        leads[0].pk: "rejected",
+        leads[1].pk: "rejected",
+        leads[2].pk: "pending_review",
+    }
+    change = LeadStatusChange.objects.filter(lead=leads[0]).last()
+    assert (change.reasons, change.note, change.to_status) == (
+        ["bad_contact"],
+        "called, wrong number",
+        "rejected",
+    )
+
+
+def test_advertisers_review_only_where_the_offer_lets_them(advertiser, other_advertiser, affiliate):
+    from leadrelay.offers.models import Offer
+
+    offer = make_offer(advertiser, review_mode="manual")
+    approve(offer, affiliate)
+    (lead,) = _pending(offer, affiliate, 1)
+    client = logged_in(advertiser)
+    assert (
+        client.post(f"/portal/leads/{lead.pk}/review", {"decision": "approve"}).status_code == 404
+    )
+    Offer.objects.filter(pk=offer.pk).update(advertiser_reviews=True)
+    assert (
+        logged_in(other_advertiser)
+        .post(f"/portal/leads/{lead.pk}/review", {"decision": "approve"})
+        .status_code
+        == 404
+    )
+    assert (
+        client.post(f"/portal/leads/{lead.pk}/review", {"decision": "approve"}).status_code == 302
+    )
+    assert Lead.objects.get().status == "approved"

@@ -25,6 +25,11 @@ def lead_get(*, organization: Organization, lead_id: int) -> Lead:
 
 
 def leads_awaiting_review(*, organization: Organization) -> QuerySet[Lead]:
-    if organization.kind != OrganizationKind.NETWORK:
-        return Lead.objects.none()
-    return leads_visible_to(organization=organization).filter(status=LeadStatus.PENDING_REVIEW)
+    """Leads this organization may decide: all for the network; an advertiser's own where
+    the offer lets the advertiser review; none for affiliates."""
+    pending = leads_visible_to(organization=organization).filter(status=LeadStatus.PENDING_REVIEW)
+    if organization.kind == OrganizationKind.NETWORK:
+        return pending
+    if organization.kind == OrganizationKind.ADVERTISER:
+        return pending.filter(offer__advertiser_reviews=True)
+    return Lead.objects.none()

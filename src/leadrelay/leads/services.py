@@ -9,6 +9,7 @@ that was acknowledged is a lead that was committed, with its ledger posting.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -288,6 +289,29 @@ def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None
         payout_minor=payout,
         posted_at=at,
     )
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    decided: list[int]
+    skipped: list[int]  # already decided by someone else meanwhile
+
+
+def leads_review_decide(
+    *, lead_ids: list[int], approve: bool, actor: User | None, reason: str = "", note: str = ""
+) -> ReviewOutcome:
+    """Decide many leads the same way, each in its own transaction (one stuck lead doesn't
+    hold back the rest). The caller has checked the actor may decide these leads."""
+    decided, skipped = [], []
+    for lead_id in lead_ids:
+        try:
+            lead_review_decide(
+                lead_id=lead_id, approve=approve, actor=actor, reason=reason, note=note
+            )
+            decided.append(lead_id)
+        except Conflict:
+            skipped.append(lead_id)
+    return ReviewOutcome(decided, skipped)
 
 
 def lead_review_decide(

@@ -113,6 +113,9 @@ class Offer(TimestampedModel):
     require_mobile = models.BooleanField(
         default=False, help_text="A phone that is not a mobile number is a fraud signal."
     )
+    advertiser_reviews = models.BooleanField(
+        default=False, help_text="The advertiser may approve and reject leads held for review."
+    )
     over_cap = models.CharField(max_length=16, choices=OverCap.choices, default=OverCap.REFUSE)
 
     class Meta:

@@ -18,8 +18,8 @@ from leadrelay.accounts.selectors import (
 from leadrelay.accounts.services import api_key_create, api_key_revoke
 from leadrelay.core.errors import DomainError, NotFound
 from leadrelay.leads.models import LeadStatus
-from leadrelay.leads.selectors import leads_visible_to
-from leadrelay.leads.services import lead_review_decide
+from leadrelay.leads.selectors import leads_awaiting_review, leads_visible_to
+from leadrelay.leads.services import leads_review_decide
 from leadrelay.ledger.selectors import balances_for
 from leadrelay.offers.models import Offer, OfferAccess
 from leadrelay.offers.selectors import (
@@ -202,29 +202,47 @@ def leads(request: HttpRequest, membership: Membership) -> HttpResponse:
             "page": page,
             "status": status,
             "statuses": LeadStatus.choices,
-            "can_review": membership.organization.kind == NETWORK,
+            "reviewable": set(
+                leads_awaiting_review(organization=membership.organization)
+                .filter(pk__in=[lead.pk for lead in page])
+                .values_list("pk", flat=True)
+            ),
         },
     )
 
 
-@portal_view(NETWORK)
+@portal_view(NETWORK, ADVERTISER)
 @require_POST
-def lead_review(request: HttpRequest, membership: Membership, lead_id: int) -> HttpResponse:
-    form = ReviewForm(request.POST)
+def lead_review(
+    request: HttpRequest, membership: Membership, lead_id: int | None = None
+) -> HttpResponse:
+    """Approve or reject one lead, or all the ticked ones, with a reason code."""
+    asked = [lead_id] if lead_id is not None else request.POST.getlist("lead")
+    allowed = list(
+        leads_awaiting_review(organization=membership.organization)
+        .filter(pk__in=[int(i) for i in asked if str(i).isdigit()])
+        .values_list("pk", flat=True)
+    )
+    if lead_id is not None and not allowed:
+        raise Http404
+    form = ReviewForm(request.POST, lead_ids=allowed)
     if not form.is_valid():
         messages.error(request, "Choose approve or reject; a reason is a short code.")
         return redirect("portal-leads")
-    try:
-        lead = lead_review_decide(
-            lead_id=lead_id,
-            approve=form.cleaned_data["decision"] == "approve",
-            actor=portal_user(request),
-            reason=form.cleaned_data["reason"],
-        )
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Lead {lead.pk} is {lead.get_status_display()}.")
+    outcome = leads_review_decide(
+        lead_ids=allowed,
+        approve=form.cleaned_data["decision"] == "approve",
+        actor=portal_user(request),
+        reason=form.cleaned_data["reason"],
+        note=form.cleaned_data["note"],
+    )
+    verb = "approved" if form.cleaned_data["decision"] == "approve" else "rejected"
+    if outcome.decided:
+        messages.success(request, f"{len(outcome.decided)} lead(s) {verb}.")
+    if outcome.skipped:
+        messages.error(request, f"{len(outcome.skipped)} lead(s) were already decided.")
+    if not outcome.decided and not outcome.skipped:
+        messages.error(request, "Tick the leads to decide.")
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
