@@ -11,6 +11,7 @@ from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
 from leadrelay.core.errors import Invalid, Problem
 from leadrelay.core.ratelimit import rate_limit_check
+from leadrelay.leads.consent import Consent
 from leadrelay.leads.idempotency import idempotent, request_fingerprint
 from leadrelay.leads.models import Lead, LeadSource
 from leadrelay.leads.schemas import ErrorOut, LeadIn, LeadOut
@@ -82,6 +83,7 @@ def lead_post(request: HttpRequest, payload: LeadIn) -> Any:
             source=LeadSource.API,
             affiliate=api_key.organization,
             click_id=payload.click_id,
+            consent=Consent(**payload.consent.dict()) if payload.consent else None,
             # The request comes from the affiliate's server: the visitor is who it says.
             origin=LeadOrigin(
                 ip=_visitor_ip(payload.visitor_ip), user_agent=payload.visitor_user_agent

@@ -19,6 +19,17 @@ class LeadSource(models.TextChoices):
     FORM = "form", "Hosted form"
 
 
+class ConsentText(models.Model):
+    """One wording of a consent disclosure, stored once (leads/consent.py)."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]}… {self.text[:40]}"
+
+
 class Lead(models.Model):
     """A prospect's submission for an offer, its attribution and its decision."""
 
@@ -48,6 +59,14 @@ class Lead(models.Model):
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Consent evidence (leads/consent.py); with ip and user_agent it shows who agreed to what.
+    consent_text = models.ForeignKey(
+        ConsentText, null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
+    )
+    consent_page_url = models.CharField(max_length=2000, blank=True)
+    consent_at = models.DateTimeField(null=True, blank=True)
+    trustedform_cert_url = models.CharField(max_length=200, blank=True)
+    jornaya_leadid = models.CharField(max_length=64, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     currency = models.CharField(max_length=3)

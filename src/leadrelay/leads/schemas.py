@@ -1,8 +1,17 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ninja import Field, Schema
+
+
+class ConsentIn(Schema):
+    text: str = Field(..., max_length=5000, description="The disclosure the visitor agreed to.")
+    page_url: str = Field("", max_length=2000, description="The page the form was on.")
+    given_at: datetime | None = Field(None, description="When; defaults to the post's time.")
+    trustedform_cert_url: str = Field("", max_length=200)
+    jornaya_leadid: str = Field("", max_length=64)
 
 
 class LeadIn(Schema):
@@ -18,6 +27,9 @@ class LeadIn(Schema):
         examples=["203.0.113.7"],
     )
     visitor_user_agent: str = Field("", max_length=512, description="The visitor's browser.")
+    consent: ConsentIn | None = Field(
+        None, description="Consent evidence; required by offers that say so (422 consent_required)."
+    )
     fields: dict[str, Any] = Field(
         ...,
         description="The lead's fields, keyed as in the offer's field schema.",

@@ -21,6 +21,7 @@ from django.utils import timezone
 from leadrelay.accounts.models import Organization, OrganizationKind, User
 from leadrelay.core.clickid import ClickIdentity, ClickIdError, click_id_verify
 from leadrelay.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Problem
+from leadrelay.leads.consent import Consent, consent_problems, consent_text_store
 from leadrelay.leads.fraud import Submission, fraud_assess
 from leadrelay.leads.models import Lead, LeadSource, LeadStatus, LeadStatusChange
 from leadrelay.leads.validation import lead_fields_clean
@@ -131,6 +132,18 @@ def _duplicate_of(offer: Offer, email: str, phone: str, now: Any) -> Lead | None
     )
 
 
+def _consent_fields(consent: Consent | None, now: datetime) -> dict[str, Any]:
+    if consent is None or not consent.text.strip():
+        return {}
+    return {
+        "consent_text": consent_text_store(consent.text),
+        "consent_page_url": consent.page_url,
+        "consent_at": consent.given_at or now,
+        "trustedform_cert_url": consent.trustedform_cert_url,
+        "jornaya_leadid": consent.jornaya_leadid,
+    }
+
+
 def _unqualified(schema: list[OfferField], cleaned: dict[str, Any]) -> list[str]:
     """Reason codes for pre-screening answers that don't qualify: `not_qualified:<key>`."""
     return [
@@ -163,6 +176,7 @@ def lead_intake(
     affiliate: Organization | None = None,
     click_id: str | None = None,
     origin: LeadOrigin | None = None,
+    consent: Consent | None = None,
     received_at: datetime | None = None,
 ) -> Lead:
     """Take a lead for an offer. `affiliate` is the API caller (None for hosted forms).
@@ -183,6 +197,7 @@ def lead_intake(
     except Invalid as exc:
         problems += exc.problems
         identity = None
+    problems += consent_problems(consent, required=offer.requires_consent)
     if problems:
         raise Invalid(problems)
     attributed, link, subs, reasons = _attribution(identity, affiliate, offer)
@@ -234,6 +249,7 @@ def lead_intake(
             signals=fraud.signals,
             fraud_score=fraud.score,
             visitor_id=origin.visitor_id[:40],
+            **_consent_fields(consent, now),
             duplicate_of=original,
             ip=origin.ip,
             user_agent=origin.user_agent[:512],

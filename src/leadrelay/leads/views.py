@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from leadrelay.core.errors import DomainError, Invalid
 from leadrelay.core.ratelimit import TooManyRequests, rate_limit_check
+from leadrelay.leads.consent import Consent
 from leadrelay.leads.models import LeadSource
 from leadrelay.leads.services import LeadOrigin, lead_intake
 from leadrelay.offers.models import FieldType, Offer, OfferField, OfferStatus
@@ -64,6 +65,7 @@ def _form_fields(offer: Offer, values: dict[str, Any], errors: dict[str, str]) -
 
 
 FORM_TOKEN = "lr_ft"
+CONSENT_FIELD = "lr_consent"
 HONEYPOT_FIELD = "lr_hp_url"  # hidden from people; a bot that fills every input fills it
 _TOKEN_SALT = "leadrelay.lead-form"
 
@@ -116,6 +118,11 @@ def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
                     form_seconds=_form_seconds(request.POST.get(FORM_TOKEN, ""), offer),
                     honeypot_filled=bool(request.POST.get(HONEYPOT_FIELD, "").strip()),
                 ),
+                consent=Consent(
+                    text=offer.consent_text, page_url=request.build_absolute_uri()[:2000]
+                )
+                if offer.consent_text and request.POST.get(CONSENT_FIELD)
+                else None,
             )
         except Invalid as exc:
             for problem in exc.problems:
@@ -143,6 +150,8 @@ def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
             "form_token": signing.dumps({"o": offer.pk, "t": time.time()}, salt=_TOKEN_SALT),
             "form_token_name": FORM_TOKEN,
             "honeypot_name": HONEYPOT_FIELD,
+            "consent_name": CONSENT_FIELD,
+            "consent_error": errors.get("consent", ""),
         },
         status=status,
     )

@@ -89,6 +89,9 @@ class Offer(TimestampedModel):
     )
     timezone = models.CharField(max_length=64, default="UTC")
     consent_text = models.TextField(blank=True, max_length=5000)
+    requires_consent = models.BooleanField(
+        default=False, help_text="Refuse leads that come without the visitor's consent."
+    )
     # Targeting on click (offers/targeting.py); empty means no restriction.
     allowed_countries = models.JSONField(default=list, blank=True)
     allowed_devices = models.JSONField(default=list, blank=True)
