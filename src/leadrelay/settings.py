@@ -215,6 +215,7 @@ LEADRELAY_PERIODIC_JOBS = [
     ("leadrelay.postbacks.services.postback_deliveries_resume_now", 60.0),
     ("leadrelay.leads.idempotency.idempotency_records_prune", 3600.0),
     ("leadrelay.core.ratelimit.rate_counters_prune", 300.0),
+    ("leadrelay.leads.hold.leads_hold_release_now", 60.0),
 ]
 
 # Rate limits (core/ratelimit.py): name -> (requests, per seconds).

@@ -74,6 +74,9 @@ class Lead(models.Model):
     payout_minor = models.BigIntegerField(default=0, help_text="Booked when approved.")
     created_at = models.DateTimeField(db_index=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # When the affiliate's payout leaves hold (leads/hold.py); null: nothing held.
+    payable_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    released_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -296,6 +296,10 @@ def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None
     affiliate_postbacks_enqueue(lead=lead, event=PostbackEvent.LEAD_APPROVED)
     if not books:
         return
+    in_hold = offer.hold_days > 0 and affiliate is not None and payout > 0
+    if in_hold:
+        lead.payable_at = at + timedelta(days=offer.hold_days)
+        lead.save(update_fields=["payable_at"])
     lead_approval_post(
         lead_id=lead.pk,
         advertiser=offer.advertiser,
@@ -304,6 +308,7 @@ def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None
         revenue_minor=revenue,
         payout_minor=payout,
         posted_at=at,
+        in_hold=in_hold,
     )
 
 

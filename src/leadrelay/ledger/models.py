@@ -41,11 +41,18 @@ class AccountRole(models.TextChoices):
     # Balances are debit-positive: assets and expenses grow with debits,
     # liabilities and income with credits (negative amounts).
     ADVERTISER_RECEIVABLE = "advertiser_receivable", "Advertiser receivable"
-    AFFILIATE_PAYABLE = "affiliate_payable", "Affiliate payable"
+    AFFILIATE_PAYABLE = "affiliate_payable", "Affiliate payable (available)"
+    AFFILIATE_PAYABLE_PENDING = "affiliate_payable_pending", "Affiliate payable (in hold)"
     NETWORK_REVENUE = "network_revenue", "Network revenue"
 
 
-CREDIT_NORMAL_ROLES = frozenset({AccountRole.AFFILIATE_PAYABLE, AccountRole.NETWORK_REVENUE})
+CREDIT_NORMAL_ROLES = frozenset(
+    {
+        AccountRole.AFFILIATE_PAYABLE,
+        AccountRole.AFFILIATE_PAYABLE_PENDING,
+        AccountRole.NETWORK_REVENUE,
+    }
+)
 
 
 class Account(models.Model):
@@ -71,6 +78,7 @@ class Account(models.Model):
 
 class TransactionKind(models.TextChoices):
     LEAD_APPROVED = "lead_approved", "Lead approved (CPL)"
+    HOLD_RELEASED = "hold_released", "Affiliate earnings out of hold"
 
 
 class Transaction(AppendOnlyModel):

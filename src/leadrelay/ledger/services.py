@@ -118,8 +118,13 @@ def lead_approval_post(
     revenue_minor: int,
     payout_minor: int,
     posted_at: datetime | None = None,
+    in_hold: bool = False,
 ) -> tuple[Transaction, bool]:
-    """Book an approved CPL lead; idempotent per lead."""
+    """Book an approved CPL lead; idempotent per lead.
+
+    `in_hold`: the affiliate's share goes to its pending account, to be moved to
+    available by `lead_hold_release_post` when the offer's hold ends.
+    """
     network = network_organization()
     postings = [
         Posting(
@@ -136,13 +141,10 @@ def lead_approval_post(
         ),
     ]
     if affiliate is not None:
+        role = AccountRole.AFFILIATE_PAYABLE_PENDING if in_hold else AccountRole.AFFILIATE_PAYABLE
         postings.append(
             Posting(
-                account_for(
-                    organization=affiliate,
-                    role=AccountRole.AFFILIATE_PAYABLE,
-                    currency=currency,
-                ),
+                account_for(organization=affiliate, role=role, currency=currency),
                 -payout_minor,
             )
         )
@@ -151,6 +153,40 @@ def lead_approval_post(
         kind=TransactionKind.LEAD_APPROVED,
         postings=postings,
         memo=f"Lead {lead_id} approved",
+        lead_id=lead_id,
+        posted_at=posted_at,
+    )
+
+
+def lead_hold_release_post(
+    *,
+    lead_id: int,
+    affiliate: Organization,
+    currency: str,
+    payout_minor: int,
+    posted_at: datetime | None = None,
+) -> tuple[Transaction, bool]:
+    """Move a lead's payout from the affiliate's pending account to available; once."""
+    return transaction_post(
+        external_id=f"lead:{lead_id}:released",
+        kind=TransactionKind.HOLD_RELEASED,
+        postings=[
+            Posting(
+                account_for(
+                    organization=affiliate,
+                    role=AccountRole.AFFILIATE_PAYABLE_PENDING,
+                    currency=currency,
+                ),
+                payout_minor,
+            ),
+            Posting(
+                account_for(
+                    organization=affiliate, role=AccountRole.AFFILIATE_PAYABLE, currency=currency
+                ),
+                -payout_minor,
+            ),
+        ],
+        memo=f"Lead {lead_id}: hold over",
         lead_id=lead_id,
         posted_at=posted_at,
     )

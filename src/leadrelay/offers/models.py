@@ -89,6 +89,10 @@ class Offer(TimestampedModel):
     )
     timezone = models.CharField(max_length=64, default="UTC")
     consent_text = models.TextField(blank=True, max_length=5000)
+    hold_days = models.PositiveIntegerField(
+        default=0,
+        help_text="Days an approved lead's payout waits before the affiliate can be paid.",
+    )
     requires_consent = models.BooleanField(
         default=False, help_text="Refuse leads that come without the visitor's consent."
     )

@@ -150,7 +150,11 @@ def _grouped(
             transaction__posted_at__gte=lo,
             transaction__posted_at__lt=hi,
             transaction__kind=TransactionKind.LEAD_APPROVED,
-            account__role__in=[AccountRole.ADVERTISER_RECEIVABLE, AccountRole.AFFILIATE_PAYABLE],
+            account__role__in=[
+                AccountRole.ADVERTISER_RECEIVABLE,
+                AccountRole.AFFILIATE_PAYABLE,
+                AccountRole.AFFILIATE_PAYABLE_PENDING,
+            ],
         ),
         organization,
         "transaction__lead__offer",
