@@ -228,8 +228,9 @@ LEADRELAY_RATE_LIMITS: dict[str, tuple[int, int]] = {
     "form_post_ip": (int(os.environ.get("LEADRELAY_RATE_FORM_POST_PER_IP", "20")), 60),
 }
 
-# Leads: how far back a lead with the same email or phone counts as a duplicate.
-LEAD_DUPLICATE_WINDOW_DAYS = 30
+# Keys the hashes that duplicates and suppression lists are matched by (leads/dedupe.py);
+# unset, derived from SECRET_KEY. Changing it makes earlier leads unmatchable.
+LEADRELAY_DEDUPE_PEPPER = os.environ.get("LEADRELAY_DEDUPE_PEPPER", "")
 
 LOGGING = {
     "version": 1,

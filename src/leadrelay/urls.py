@@ -4,7 +4,7 @@ from django.urls import path
 
 from leadrelay.api import api
 from leadrelay.core.views import healthz
-from leadrelay.leads.views import lead_form, lead_form_thanks
+from leadrelay.leads.views import lead_form, lead_form_thanks, suppression_upload
 from leadrelay.portals import views as portal
 from leadrelay.postbacks import views as postbacks
 from leadrelay.reporting import views as reporting_views
@@ -49,5 +49,6 @@ urlpatterns = [
         name="portal-postback-delete",
     ),
     path("portal/postback-key/", postback_settings, name="portal-postback-key"),
+    path("portal/suppression/", suppression_upload, name="portal-suppression"),
     path("portal/attribution/", reporting_views.attribution, name="portal-attribution"),
 ]

@@ -128,3 +128,39 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.api_key_id}:{self.key}"
+
+
+class LeadKey(models.Model):
+    """A keyed hash of a lead's dedupe value (leads/dedupe.py): how duplicates are found."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="keys")
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="+")
+    advertiser = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=64)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["digest", "name", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}:{self.name}"
+
+
+class SuppressionEntry(models.Model):
+    """An email or phone an advertiser already has, stored only as a keyed hash."""
+
+    advertiser = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="suppression_entries"
+    )
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "suppression entries"
+        constraints = [
+            models.UniqueConstraint(fields=["advertiser", "digest"], name="suppression_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.advertiser_id}:{self.digest[:12]}…"

@@ -13,15 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from leadrelay.accounts.models import Organization, OrganizationKind, User
 from leadrelay.core.clickid import ClickIdentity, ClickIdError, click_id_verify
 from leadrelay.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Problem
 from leadrelay.leads.consent import Consent, consent_problems, consent_text_store
+from leadrelay.leads.dedupe import (
+    dedupe_lock,
+    duplicate_of,
+    lead_keys,
+    lead_keys_store,
+    suppressed,
+)
 from leadrelay.leads.fraud import Submission, fraud_assess
 from leadrelay.leads.models import Lead, LeadSource, LeadStatus, LeadStatusChange
 from leadrelay.leads.validation import lead_fields_clean
@@ -45,6 +50,7 @@ from leadrelay.tracking.models import SUB_FIELDS, TrackingLink
 # A lead over a cap, on an offer that takes such leads unpaid: accepted, booked at nothing.
 OVER_CAP_UNPAID = "over_cap_unpaid"
 FRAUD_SCORE = "fraud_score"
+SUPPRESSED = "suppressed"  # on the advertiser's list of people it already has
 
 
 # How a lead arrived beyond its fields (IP, agent, form timing): see leads/fraud.py.
@@ -111,25 +117,6 @@ def _attribution(
             return None, None, {}, reasons
         affiliate = clicked_for
     return affiliate, link, subs, reasons
-
-
-def _duplicate_of(offer: Offer, email: str, phone: str, now: Any) -> Lead | None:
-    keys = Q()
-    if email:
-        keys |= Q(email_normalized=email)
-    if phone:
-        keys |= Q(phone_e164=phone)
-    if not keys:
-        return None  # empty key fields never match
-    since = now - timedelta(days=settings.LEAD_DUPLICATE_WINDOW_DAYS)
-    # Matched against originals only, so a stream of repeats can't stretch the window.
-    return (
-        Lead.objects.filter(offer=offer, created_at__gte=since)
-        .exclude(status=LeadStatus.DUPLICATE)
-        .filter(keys)
-        .order_by("created_at", "pk")
-        .first()
-    )
 
 
 def _consent_fields(consent: Consent | None, now: datetime) -> dict[str, Any]:
@@ -220,7 +207,11 @@ def lead_intake(
         )
         if fraud.score >= offer.fraud_reject_score:
             reasons = [*reasons, FRAUD_SCORE]
-        original = _duplicate_of(offer, email, phone, now)
+        dedupe_lock(offer)
+        keys = lead_keys(offer, schema, cleaned)
+        original = duplicate_of(offer, keys, now)
+        if suppressed(advertiser_id=offer.advertiser_id, email=email, phone=phone):
+            reasons = [SUPPRESSED, *reasons]
         if original is not None:
             status, reasons = LeadStatus.DUPLICATE, ["duplicate", *reasons]
         elif reasons:
@@ -258,6 +249,7 @@ def lead_intake(
             decided_at=None if status == LeadStatus.PENDING_REVIEW else now,
             **subs,
         )
+        lead_keys_store(lead, keys)
         LeadStatusChange.objects.create(
             lead=lead, from_status="", to_status=lead.status, reasons=reasons
         )

@@ -12,12 +12,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from leadrelay.accounts.models import Membership, OrganizationKind
 from leadrelay.core.errors import DomainError, Invalid
 from leadrelay.core.ratelimit import TooManyRequests, rate_limit_check
 from leadrelay.leads.consent import Consent
-from leadrelay.leads.models import LeadSource
+from leadrelay.leads.dedupe import suppression_list_upload
+from leadrelay.leads.models import LeadSource, SuppressionEntry
 from leadrelay.leads.services import LeadOrigin, lead_intake
 from leadrelay.offers.models import FieldType, Offer, OfferField, OfferStatus
+from leadrelay.portals.access import portal_view
 from leadrelay.tracking.visitor import VISITOR_COOKIE, client_ip
 
 _INPUT_TYPES: dict[str, tuple[str, str]] = {
@@ -160,3 +163,27 @@ def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
 def lead_form_thanks(request: HttpRequest, offer_id: int) -> HttpResponse:
     offer = _active_offer(offer_id)
     return render(request, "leads/thanks.html", {"offer": offer})
+
+
+@portal_view(OrganizationKind.ADVERTISER)
+def suppression_upload(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """An advertiser uploads the emails and phones it already has; they are kept hashed."""
+    result = None
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        text = request.POST.get("lines", "")
+        if upload is not None:
+            if upload.size and upload.size > 20 * 1024 * 1024:
+                return HttpResponse("At most 20 MB a file.", status=413)
+            text += "\n" + upload.read().decode("utf-8", "replace")
+        result = suppression_list_upload(
+            advertiser=membership.organization, lines=text.splitlines()
+        )
+    return render(
+        request,
+        "leads/suppression.html",
+        {
+            "result": result,
+            "count": SuppressionEntry.objects.filter(advertiser=membership.organization).count(),
+        },
+    )

@@ -49,6 +49,17 @@ class AttributionModel(models.TextChoices):
     FIRST_CLICK = "first_click", "First click"
 
 
+class DedupeMatch(models.TextChoices):
+    ANY = "any", "Any one of the fields matches"
+    ALL = "all", "All the fields match"
+
+
+class DedupeScope(models.TextChoices):
+    OFFER = "offer", "This offer"
+    ADVERTISER = "advertiser", "All the advertiser's offers"
+    NETWORK = "network", "The whole network"
+
+
 class OverCap(models.TextChoices):
     REFUSE = "refuse", "Refuse leads over a cap"
     ACCEPT_UNPAID = "accept_unpaid", "Accept them, unpaid"
@@ -122,6 +133,15 @@ class Offer(TimestampedModel):
     )
     advertiser_reviews = models.BooleanField(
         default=False, help_text="The advertiser may approve and reject leads held for review."
+    )
+    # Duplicates (leads/dedupe.py); empty fields: the offer's email and phone fields.
+    dedupe_fields = models.JSONField(default=list, blank=True)
+    dedupe_match = models.CharField(
+        max_length=8, choices=DedupeMatch.choices, default=DedupeMatch.ANY
+    )
+    dedupe_window_days = models.PositiveIntegerField(default=30)
+    dedupe_scope = models.CharField(
+        max_length=16, choices=DedupeScope.choices, default=DedupeScope.OFFER
     )
     over_cap = models.CharField(max_length=16, choices=OverCap.choices, default=OverCap.REFUSE)
 
