@@ -29,6 +29,7 @@ from leadrelay.leads.dedupe import (
 )
 from leadrelay.leads.fraud import Submission, fraud_assess
 from leadrelay.leads.models import Lead, LeadSource, LeadStatus, LeadStatusChange
+from leadrelay.leads.rules import Facts, rules_failures, rules_problems
 from leadrelay.leads.validation import lead_fields_clean
 from leadrelay.ledger.services import lead_approval_post
 from leadrelay.offers.caps import caps_reserve
@@ -45,7 +46,9 @@ from leadrelay.offers.selectors import affiliate_may_promote, offers_visible_to
 from leadrelay.offers.services import offer_payout_for
 from leadrelay.postbacks.models import PostbackEvent
 from leadrelay.postbacks.services import affiliate_postbacks_enqueue
+from leadrelay.tracking.geo import country_for_ip
 from leadrelay.tracking.models import SUB_FIELDS, TrackingLink
+from leadrelay.tracking.visitor import device_for
 
 # A lead over a cap, on an offer that takes such leads unpaid: accepted, booked at nothing.
 OVER_CAP_UNPAID = "over_cap_unpaid"
@@ -119,6 +122,61 @@ def _attribution(
     return affiliate, link, subs, reasons
 
 
+def lead_facts(fields: dict[str, Any], ip: str | None, user_agent: str) -> Facts:
+    """What rules can look at: the lead's fields and its visitor's country and device."""
+    return Facts(
+        fields=fields,
+        country=country_for_ip(ip),
+        device=device_for(user_agent).kind if user_agent else "",
+        today=timezone.now().date(),
+    )
+
+
+@dataclass(frozen=True)
+class DryRun:
+    leads: int
+    would_reject: int
+    newly_rejected: list[int]  # accepted today, rejected under the new rules
+    newly_accepted: list[int]  # rejected by today's rules only, accepted under the new ones
+    by_reason: dict[str, int]
+
+
+def offer_rules_dry_run(*, offer: Offer, rules: Any, last: int = 500) -> DryRun:
+    """What a rule set would have decided for the offer's last leads, before it is saved."""
+    problems = rules_problems(rules, {f.key for f in offer.fields.all()})
+    if problems:
+        raise Invalid(problems)
+    leads = list(Lead.objects.filter(offer=offer).order_by("-created_at", "-pk")[: max(1, last)])
+    newly_rejected: list[int] = []
+    newly_accepted: list[int] = []
+    by_reason: dict[str, int] = {}
+    would_reject = 0
+    for lead in leads:
+        facts = lead_facts(lead.fields, lead.ip, lead.user_agent)
+        codes = rules_failures(rules, facts)
+        for code in codes:
+            by_reason[code] = by_reason.get(code, 0) + 1
+        if codes:
+            would_reject += 1
+        accepted = lead.status in (LeadStatus.APPROVED, LeadStatus.PENDING_REVIEW)
+        if codes and accepted:
+            newly_rejected.append(lead.pk)
+        today_codes = set(rules_failures(offer.rules, facts))
+        if not codes and lead.status == LeadStatus.REJECTED and set(lead.reasons) <= today_codes:
+            newly_accepted.append(lead.pk)
+    return DryRun(len(leads), would_reject, newly_rejected, newly_accepted, by_reason)
+
+
+def offer_rules_set(*, offer: Offer, rules: Any) -> Offer:
+    """Replace an offer's qualification rules; a bad rule set changes nothing."""
+    problems = rules_problems(rules, {f.key for f in offer.fields.all()})
+    if problems:
+        raise Invalid(problems)
+    offer.rules = rules or {}
+    offer.save(update_fields=["rules", "updated_at"])
+    return offer
+
+
 def _consent_fields(consent: Consent | None, now: datetime) -> dict[str, Any]:
     if consent is None or not consent.text.strip():
         return {}
@@ -189,6 +247,7 @@ def lead_intake(
         raise Invalid(problems)
     attributed, link, subs, reasons = _attribution(identity, affiliate, offer)
     reasons += _unqualified(schema, cleaned)
+    reasons += rules_failures(offer.rules, lead_facts(cleaned, origin.ip, origin.user_agent))
     email, phone = _dedupe_keys(offer, cleaned)
 
     with transaction.atomic():

@@ -4,6 +4,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 
+from leadrelay.leads.rules import rules_problems
 from leadrelay.offers.macros import deeplink_domains_problems, landing_url_problems
 from leadrelay.offers.models import LandingVariant, Offer, OfferAccess, OfferField
 from leadrelay.offers.targeting import countries_problems, devices_problems, schedule_problems
@@ -37,6 +38,15 @@ class OfferAdminForm(forms.ModelForm):
             "allowed_devices": devices_problems(data.get("allowed_devices") or []),
             "schedule": schedule_problems(data.get("schedule") or {}),
             "deeplink_domains": deeplink_domains_problems(data.get("deeplink_domains") or []),
+            "rules": [
+                f"{p.field}: {p.message}"
+                for p in rules_problems(
+                    data.get("rules") or {},
+                    set(self.instance.fields.values_list("key", flat=True))
+                    if self.instance.pk
+                    else set(),
+                )
+            ],
             "timezone": []
             if data.get("timezone") in zoneinfo.available_timezones()
             else ["Use an IANA time zone name."],

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
-from ninja import Router
+from ninja import Field, Router, Schema
 from ninja.responses import Status
 
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import Organization, OrganizationKind
 from leadrelay.core.errors import Invalid, NotFound, Problem
 from leadrelay.leads.schemas import ErrorOut
+from leadrelay.leads.services import offer_rules_dry_run, offer_rules_set
 from leadrelay.offers.models import Offer
 from leadrelay.offers.schemas import FieldOut, LinkIn, LinkOut, OfferIn, OfferOut
 from leadrelay.offers.selectors import offer_get, offers_visible_to
@@ -116,3 +119,51 @@ def links_create(request: HttpRequest, offer_id: int, payload: LinkIn) -> Status
         sub5=link.sub5,
     )
     return Status(201, out)
+
+
+class RulesIn(Schema):
+    rules: dict[str, Any] = Field(
+        ...,
+        examples=[{"all": [{"field": "fields.homeowner", "op": "equals", "value": "yes"}]}],
+    )
+    last: int = Field(500, ge=1, le=5000, description="Dry run: how many recent leads.")
+
+
+class DryRunOut(Schema):
+    leads: int
+    would_reject: int
+    newly_rejected: list[int]
+    newly_accepted: list[int]
+    by_reason: dict[str, int]
+
+
+def _own_offer(request: HttpRequest, offer_id: int) -> Offer:
+    org = request_api_key(request).organization
+    offer = offer_get(organization=org, offer_id=offer_id)
+    if org.kind == OrganizationKind.AFFILIATE:
+        raise NotFound("Offer")
+    return offer
+
+
+@router.post(
+    "/offers/{offer_id}/rules/dry-run",
+    auth=manager_key,
+    response={200: DryRunOut, 404: ErrorOut, 422: ErrorOut},
+)
+def rules_dry_run(request: HttpRequest, offer_id: int, payload: RulesIn) -> DryRunOut:
+    """What these rules would have decided for the offer's last leads. Saves nothing."""
+    result = offer_rules_dry_run(
+        offer=_own_offer(request, offer_id), rules=payload.rules, last=payload.last
+    )
+    return DryRunOut(**result.__dict__)
+
+
+@router.put(
+    "/offers/{offer_id}/rules",
+    auth=manager_key,
+    response={200: OfferOut, 404: ErrorOut, 422: ErrorOut},
+)
+def rules_set(request: HttpRequest, offer_id: int, payload: RulesIn) -> OfferOut:
+    """Replace the offer's qualification rules (checked against its fields first)."""
+    offer = offer_rules_set(offer=_own_offer(request, offer_id), rules=payload.rules)
+    return offer_out(offer, request_api_key(request).organization)

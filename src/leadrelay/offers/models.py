@@ -134,6 +134,8 @@ class Offer(TimestampedModel):
     advertiser_reviews = models.BooleanField(
         default=False, help_text="The advertiser may approve and reject leads held for review."
     )
+    # Qualification rules (leads/rules.py): a tree of all/any conditions.
+    rules = models.JSONField(default=dict, blank=True)
     # Duplicates (leads/dedupe.py); empty fields: the offer's email and phone fields.
     dedupe_fields = models.JSONField(default=list, blank=True)
     dedupe_match = models.CharField(
