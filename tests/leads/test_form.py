@@ -100,3 +100,31 @@ def test_a_form_lead_from_an_affiliate_no_longer_approved_is_house_traffic(adver
         None,
         0,
     )
+
+
+def test_the_form_can_be_framed_and_posted_without_our_cookies(advertiser):
+    offer = make_offer(advertiser)
+    page = Client().get(f"/f/{offer.pk}/")
+    assert "X-Frame-Options" not in page  # other sites may show it in an iframe
+    strict = Client(enforce_csrf_checks=True)
+    response = form_submit(strict, offer, {"first_name": "Bo", "email": "bo@example.com"})
+    assert response.status_code == 302
+    assert Lead.objects.count() == 1
+
+
+def test_an_offer_can_send_visitors_to_its_own_thank_you_page(advertiser):
+    from leadrelay.offers.models import Offer
+
+    offer = make_offer(advertiser)
+    Offer.objects.filter(pk=offer.pk).update(thank_you_url="https://thanks.example/done")
+    response = form_submit(Client(), offer, {"first_name": "Bo", "email": "bo@example.com"})
+    assert response["Location"] == "https://thanks.example/done"
+
+
+def test_the_embed_script_points_at_the_form(advertiser):
+    offer = make_offer(advertiser)
+    script = Client().get(f"/f/{offer.pk}/embed.js")
+    assert script["Content-Type"].startswith("text/javascript")
+    body = script.content.decode()
+    assert f'"http://testserver/f/{offer.pk}/"' in body
+    assert 'params.get("cid")' in body and "data-click-id" in body

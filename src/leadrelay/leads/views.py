@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import pycountry
 from django.core import signing
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from leadrelay.accounts.models import Membership, OrganizationKind
@@ -92,6 +96,11 @@ def _active_offer(offer_id: int) -> Offer:
     return offer
 
 
+# Public and embeddable: it is shown in other sites' iframes, where our cookies (CSRF's
+# included) are not sent. It grants nothing a session could abuse; the timing token,
+# the honeypot and the per-address rate limit guard it instead.
+@csrf_exempt
+@xframe_options_exempt
 @require_http_methods(["GET", "POST"])
 def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
     offer = _active_offer(offer_id)
@@ -140,6 +149,8 @@ def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
             general_error = exc.message
         else:
             request.session["leadrelay_last_lead"] = lead.pk
+            if offer.thank_you_url:
+                return HttpResponseRedirect(offer.thank_you_url)
             return redirect("lead-form-thanks", offer_id=offer.pk)
     status = 422 if errors or general_error else 200
     return render(
@@ -160,6 +171,7 @@ def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
     )
 
 
+@xframe_options_exempt
 def lead_form_thanks(request: HttpRequest, offer_id: int) -> HttpResponse:
     offer = _active_offer(offer_id)
     return render(request, "leads/thanks.html", {"offer": offer})
@@ -187,3 +199,29 @@ def suppression_upload(request: HttpRequest, membership: Membership) -> HttpResp
             "count": SuppressionEntry.objects.filter(advertiser=membership.organization).count(),
         },
     )
+
+
+_EMBED_JS = """(function () {
+  var s = document.currentScript;
+  var params = new URLSearchParams(window.location.search);
+  var cid = s.getAttribute("data-click-id") || params.get("cid") || params.get("click_id") || "";
+  var f = document.createElement("iframe");
+  f.src = %(form_url)s + (cid ? "?click_id=" + encodeURIComponent(cid) : "");
+  f.title = %(title)s;
+  f.style.width = "100%%"; f.style.maxWidth = "560px"; f.style.border = "0";
+  f.style.height = s.getAttribute("data-height") || "760px";
+  f.setAttribute("loading", "lazy");
+  s.parentNode.insertBefore(f, s);
+})();
+"""
+
+
+def lead_form_embed(request: HttpRequest, offer_id: int) -> HttpResponse:
+    """A script for affiliates' own pages: it puts the hosted form in an iframe, carrying the
+    click id from the page's ?cid= / ?click_id= or the tag's data-click-id."""
+    offer = _active_offer(offer_id)
+    form_url = request.build_absolute_uri(reverse("lead-form", args=[offer.pk]))
+    body = _EMBED_JS % {"form_url": json.dumps(form_url), "title": json.dumps(offer.name)}
+    response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=300"
+    return response

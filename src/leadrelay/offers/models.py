@@ -104,6 +104,9 @@ class Offer(TimestampedModel):
         default=0,
         help_text="Days an approved lead's payout waits before the affiliate can be paid.",
     )
+    thank_you_url = models.URLField(
+        max_length=2000, blank=True, help_text="Where the hosted form sends the visitor after."
+    )
     requires_consent = models.BooleanField(
         default=False, help_text="Refuse leads that come without the visitor's consent."
     )
