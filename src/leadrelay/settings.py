@@ -232,6 +232,10 @@ LEADRELAY_RATE_LIMITS: dict[str, tuple[int, int]] = {
 # unset, derived from SECRET_KEY. Changing it makes earlier leads unmatchable.
 LEADRELAY_DEDUPE_PEPPER = os.environ.get("LEADRELAY_DEDUPE_PEPPER", "")
 
+# Routes bench/echo (core/bench_views.py), the bare JSON POST bench/leads.py compares
+# lead intake with. Only for benchmarks on one machine.
+LEADRELAY_BENCH_ENDPOINTS = _env_bool("LEADRELAY_BENCH_ENDPOINTS", False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

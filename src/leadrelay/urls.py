@@ -1,10 +1,16 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from leadrelay.api import api
 from leadrelay.core.views import healthz
-from leadrelay.leads.views import lead_form, lead_form_thanks, suppression_upload
+from leadrelay.leads.views import (
+    lead_form,
+    lead_form_embed,
+    lead_form_thanks,
+    suppression_upload,
+)
 from leadrelay.portals import views as portal
 from leadrelay.postbacks import views as postbacks
 from leadrelay.reporting import views as reporting_views
@@ -25,6 +31,7 @@ urlpatterns = [
     path("p/conversion.gif", conversion_pixel, name="conversion-pixel"),
     path("f/<int:offer_id>/", lead_form, name="lead-form"),
     path("f/<int:offer_id>/thanks", lead_form_thanks, name="lead-form-thanks"),
+    path("f/<int:offer_id>/embed.js", lead_form_embed, name="lead-form-embed"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -51,4 +58,10 @@ urlpatterns = [
     path("portal/postback-key/", postback_settings, name="portal-postback-key"),
     path("portal/suppression/", suppression_upload, name="portal-suppression"),
     path("portal/attribution/", reporting_views.attribution, name="portal-attribution"),
+    path("portal/quality/", reporting_views.quality, name="portal-quality"),
 ]
+
+if settings.LEADRELAY_BENCH_ENDPOINTS:
+    from leadrelay.core.bench_views import bench_echo
+
+    urlpatterns.append(path("bench/echo", bench_echo, name="bench-echo"))

@@ -11,6 +11,7 @@ from leadrelay.accounts.models import OrganizationKind
 from leadrelay.core.errors import Invalid, Problem
 from leadrelay.reporting.attribution import attribution_comparison
 from leadrelay.reporting.metrics import MetricRow
+from leadrelay.reporting.quality import QualityRow, lead_quality_report
 from leadrelay.reporting.selectors import Report, dashboard_report
 
 router = Router(tags=["reports"])
@@ -133,4 +134,68 @@ def reports_attribution(
             CreditOut(affiliate_id=r.affiliate_id, label=r.label, credit_bp=r.credit_bp)
             for r in report.rows
         ],
+    )
+
+
+class QualityRowOut(Schema):
+    affiliate_id: int | None = Field(..., description="None for leads without an affiliate.")
+    sub: str | None = Field(..., description="The sub id's value when grouped by one.")
+    label: str
+    leads: int
+    accepted: int = Field(..., description="Approved or waiting for review.")
+    refused: int = Field(..., description="Rejected or duplicate.")
+    refusal_rate_bp: int | None = Field(..., description="Refused per lead, basis points.")
+    refused_by_reason: dict[str, int] = Field(
+        ..., description='Refused leads per reason prefix ("not_qualified", "cap_reached").'
+    )
+    refused_by_code: dict[str, int] = Field(
+        ..., description='Refused leads per full reason code ("not_qualified:owner").'
+    )
+    signals: dict[str, int] = Field(..., description="Leads per quality signal.")
+
+
+class QualityOut(Schema):
+    start: dt.date
+    end: dt.date
+    group_by: str
+    totals: QualityRowOut
+    rows: list[QualityRowOut]
+
+
+def _quality_row(row: QualityRow) -> QualityRowOut:
+    return QualityRowOut(
+        affiliate_id=row.affiliate_id,
+        sub=row.sub,
+        label=row.label,
+        leads=row.leads,
+        accepted=row.accepted,
+        refused=row.refused,
+        refusal_rate_bp=row.refusal_rate_bp,
+        refused_by_reason=dict(row.refused_by_reason),
+        refused_by_code=dict(row.refused_by_code),
+        signals=dict(row.signals),
+    )
+
+
+@router.get("/reports/quality", auth=ApiKeyAuth(), response=QualityOut)
+def reports_quality(
+    request: HttpRequest,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    group_by: str = "affiliate",
+) -> QualityOut:
+    """Leads accepted and refused, by reason, per affiliate or per affiliate and sub id."""
+    start, end = report_range(start, end)
+    report = lead_quality_report(
+        organization=request_api_key(request).organization,
+        start=start,
+        end=end,
+        group_by=group_by,
+    )
+    return QualityOut(
+        start=report.start,
+        end=report.end,
+        group_by=report.group_by,
+        totals=_quality_row(report.totals),
+        rows=[_quality_row(r) for r in report.rows],
     )
