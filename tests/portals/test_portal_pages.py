@@ -232,3 +232,21 @@ def test_advertisers_review_only_where_the_offer_lets_them(advertiser, other_adv
         client.post(f"/portal/leads/{lead.pk}/review", {"decision": "approve"}).status_code == 302
     )
     assert Lead.objects.get().status == "approved"
+
+
+def test_only_network_staff_see_which_lead_a_duplicate_repeats(
+    network, offer, affiliate, advertiser
+):
+    first, second = (
+        lead_intake(
+            offer_id=offer.pk,
+            fields={"first_name": "X", "email": "dup@example.com"},
+            source=LeadSource.API,
+            affiliate=affiliate,
+        )
+        for _ in range(2)
+    )
+    assert second.duplicate_of_id == first.pk
+    assert f"of #{first.pk}" in logged_in(network).get("/portal/leads/").content.decode()
+    for org in (advertiser, affiliate):
+        assert "of #" not in logged_in(org).get("/portal/leads/").content.decode()
