@@ -100,3 +100,14 @@ def test_a_limit_of_ten_lets_exactly_ten_through_at_once(settings, backend):
         thread.join()
     assert allowed.count(True) == 10
     assert len(allowed) == count
+
+
+def test_a_redis_outage_lets_requests_through(settings, offer, affiliate):
+    _counter.cache_clear()
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    settings.LEADRELAY_RATE_LIMITS = {"lead_post_key": (1, 60)}
+    try:
+        headers = bearer(affiliate)
+        assert [_post(headers, offer, n).status_code for n in range(2)] == [201, 201]
+    finally:
+        _counter.cache_clear()

@@ -126,5 +126,22 @@ def test_the_embed_script_points_at_the_form(advertiser):
     script = Client().get(f"/f/{offer.pk}/embed.js")
     assert script["Content-Type"].startswith("text/javascript")
     body = script.content.decode()
-    assert f'"http://testserver/f/{offer.pk}/"' in body
+    assert f'"http://127.0.0.1:8000/f/{offer.pk}/"' in body  # LEADRELAY_PUBLIC_URL's default
     assert 'params.get("cid")' in body and "data-click-id" in body
+
+
+def test_the_embed_script_uses_the_public_address(settings, advertiser):
+    settings.LEADRELAY_PUBLIC_URL = settings.PUBLIC_BASE_URL = "https://leads.example.net"
+    offer = make_offer(advertiser)
+    body = Client().get(f"/f/{offer.pk}/embed.js").content.decode()
+    assert f'"https://leads.example.net/f/{offer.pk}/"' in body
+
+
+def test_a_form_that_needs_consent_it_cannot_show_says_so(advertiser):
+    from leadrelay.offers.models import Offer
+
+    offer = make_offer(advertiser)
+    Offer.objects.filter(pk=offer.pk).update(requires_consent=True, consent_text="")
+    response = form_submit(Client(), offer, {"first_name": "Bo", "email": "bo@example.com"})
+    assert response.status_code == 422
+    assert "needs the visitor" in response.content.decode()

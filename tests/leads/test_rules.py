@@ -203,3 +203,10 @@ def test_only_the_offers_advertiser_and_the_network_set_rules(
             **bearer(org),
         )
         assert response.status_code == status
+
+
+def test_yes_no_fields_compare_with_true_and_false():
+    rule = {"field": "fields.owner", "op": "equals", "value": True}
+    assert rules_failures(rule, facts(owner=True)) == []
+    assert rules_failures({**rule, "value": "true"}, facts(owner=True)) == []
+    assert rules_failures(rule, facts(owner=False)) == ["rule:owner:equals"]

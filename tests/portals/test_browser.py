@@ -267,8 +267,9 @@ def test_advertiser_dashboard_hides_payout_and_profit_network_shows_them(
 
 
 def test_the_form_embedded_on_an_affiliates_page_carries_the_click_id(
-    page: Page, offer: Offer, affiliate: Organization, live_server: Any
+    page: Page, offer: Offer, affiliate: Organization, live_server: Any, settings: Any
 ) -> None:
+    settings.PUBLIC_BASE_URL = live_server.url  # where the embed script sends the iframe
     Offer.objects.filter(pk=offer.pk).update(min_form_seconds=0)
     click_id = _click_id(page, offer, affiliate)
     # The affiliate's own page, on its own site: served here by Playwright, not fetched.

@@ -250,3 +250,24 @@ def test_only_network_staff_see_which_lead_a_duplicate_repeats(
     assert f"of #{first.pk}" in logged_in(network).get("/portal/leads/").content.decode()
     for org in (advertiser, affiliate):
         assert "of #" not in logged_in(org).get("/portal/leads/").content.decode()
+
+
+def test_a_rows_own_button_works_whatever_else_is_ticked(network, advertiser, affiliate):
+    offer = make_offer(advertiser, review_mode="manual")
+    approve(offer, affiliate)
+    one, two, three = _pending(offer, affiliate, 3)
+    lead_review_decide_elsewhere = logged_in(network)
+    lead_review_decide_elsewhere.post(f"/portal/leads/{three.pk}/review", {"decision": "reject"})
+    client = logged_in(network)
+    # Row one's Approve button, with two (and the meanwhile decided three) ticked.
+    client.post(
+        f"/portal/leads/{one.pk}/review", {"decision": "approve", "lead": [two.pk, three.pk]}
+    )
+    assert Lead.objects.get(pk=one.pk).status == "approved"
+    assert Lead.objects.get(pk=two.pk).status == "pending_review"
+    # The bulk button with a lead someone else decided: the rest still go through.
+    response = client.post(
+        "/portal/leads/review", {"decision": "reject", "lead": [two.pk, three.pk]}, follow=True
+    )
+    assert Lead.objects.get(pk=two.pk).status == "rejected"
+    assert "1 lead(s) were already decided" in response.content.decode()

@@ -14,6 +14,7 @@ backend can't increment atomically, and the limits must hold across nodes.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,9 +23,12 @@ from typing import Protocol
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from redis.exceptions import RedisError
 
 from leadrelay.core.errors import DomainError
 from leadrelay.core.models import RateCounter
+
+log = logging.getLogger(__name__)
 
 
 class TooManyRequests(DomainError):
@@ -91,7 +95,12 @@ def rate_limit_check(*, name: str, key: str, what: str) -> None:
     now = time.time()
     window = int(now // limit.seconds)
     bucket = f"rl:{name}:{key}:{window}"
-    count = _counter(settings.REDIS_URL).hit(bucket, limit.seconds + 1)
+    try:
+        count = _counter(settings.REDIS_URL).hit(bucket, limit.seconds + 1)
+    except RedisError:
+        # Losing a lead to a limiter outage is worse than letting a burst through.
+        log.warning("rate limit %s not counted: Redis is unavailable", name, exc_info=True)
+        return
     if count > limit.requests:
         retry_after = max(1, int((window + 1) * limit.seconds - now + 0.999))
         raise TooManyRequests(retry_after, what)

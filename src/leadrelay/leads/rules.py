@@ -139,10 +139,19 @@ def _age(value: Any, today: dt.date) -> int | None:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
+def _text_of(value: Any) -> Any:
+    """Compare as text, with yes/no fields as "true"/"false" (JSON true and "true" alike)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
 def _holds(node: Mapping[str, Any], facts: Facts) -> bool:
     op: str = node["op"]
     value: Any = node.get("value")  # checked by rules_problems before a rule is saved
-    actual = _lookup(facts, node["field"])
+    actual = _text_of(_lookup(facts, node["field"]))
     if op == "not_exists":
         return actual in (None, "")
     if actual in (None, ""):
@@ -150,13 +159,13 @@ def _holds(node: Mapping[str, Any], facts: Facts) -> bool:
     if op == "exists":
         return True
     if op == "equals":
-        return str(actual) == str(value)
+        return actual == _text_of(value)
     if op == "not_equals":
-        return str(actual) != str(value)
+        return actual != _text_of(value)
     if op == "in":
-        return str(actual) in {str(v) for v in value}
+        return actual in {_text_of(v) for v in value}
     if op == "not_in":
-        return str(actual) not in {str(v) for v in value}
+        return actual not in {_text_of(v) for v in value}
     if op == "regex":
         return re.search(value, str(actual)) is not None
     number = _age(actual, facts.today or dt.date.today()) if op == "age" else _number(actual)

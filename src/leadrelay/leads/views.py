@@ -7,7 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import phonenumbers
 import pycountry
+from django.conf import settings
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -118,7 +120,7 @@ def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
         keys = {f.key for f in offer.fields.all()}
         values = {k: v for k, v in request.POST.items() if k in keys}
         try:
-            lead = lead_intake(
+            lead_intake(
                 offer_id=offer.pk,
                 fields=values,
                 source=LeadSource.FORM,
@@ -148,7 +150,6 @@ def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
         except DomainError as exc:
             general_error = exc.message
         else:
-            request.session["leadrelay_last_lead"] = lead.pk
             if offer.thank_you_url:
                 return HttpResponseRedirect(offer.thank_you_url)
             return redirect("lead-form-thanks", offer_id=offer.pk)
@@ -188,8 +189,11 @@ def suppression_upload(request: HttpRequest, membership: Membership) -> HttpResp
             if upload.size and upload.size > 20 * 1024 * 1024:
                 return HttpResponse("At most 20 MB a file.", status=413)
             text += "\n" + upload.read().decode("utf-8", "replace")
+        region = request.POST.get("region", "US").upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            region = "US"
         result = suppression_list_upload(
-            advertiser=membership.organization, lines=text.splitlines()
+            advertiser=membership.organization, lines=text.splitlines(), region=region
         )
     return render(
         request,
@@ -220,7 +224,8 @@ def lead_form_embed(request: HttpRequest, offer_id: int) -> HttpResponse:
     """A script for affiliates' own pages: it puts the hosted form in an iframe, carrying the
     click id from the page's ?cid= / ?click_id= or the tag's data-click-id."""
     offer = _active_offer(offer_id)
-    form_url = request.build_absolute_uri(reverse("lead-form", args=[offer.pk]))
+    # The public address, not the one this request came in on (a TLS proxy speaks http to us).
+    form_url = settings.PUBLIC_BASE_URL + reverse("lead-form", args=[offer.pk])
     body = _EMBED_JS % {"form_url": json.dumps(form_url), "title": json.dumps(offer.name)}
     response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
     response["Cache-Control"] = "public, max-age=300"

@@ -6,8 +6,14 @@ from django.contrib import admin
 
 from leadrelay.leads.rules import rules_problems
 from leadrelay.offers.macros import deeplink_domains_problems, landing_url_problems
-from leadrelay.offers.models import LandingVariant, Offer, OfferAccess, OfferField
+from leadrelay.offers.models import LandingVariant, LeadCap, Offer, OfferAccess, OfferField
 from leadrelay.offers.targeting import countries_problems, devices_problems, schedule_problems
+
+
+class LeadCapInline(admin.TabularInline):
+    model = LeadCap
+    extra = 0
+    fields = ["period", "limit", "affiliate"]
 
 
 class LandingVariantInline(admin.TabularInline):
@@ -47,6 +53,12 @@ class OfferAdminForm(forms.ModelForm):
                     else set(),
                 )
             ],
+            "dedupe_fields": [
+                f"{key!r} is not one of this offer's fields."
+                for key in (data.get("dedupe_fields") or [])
+                if self.instance.pk
+                and key not in set(self.instance.fields.values_list("key", flat=True))
+            ],
             "timezone": []
             if data.get("timezone") in zoneinfo.available_timezones()
             else ["Use an IANA time zone name."],
@@ -66,7 +78,7 @@ class OfferAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     list_filter = ["status", "vertical", "visibility", "payout_model"]
     search_fields = ["name", "advertiser__name"]
-    inlines = [OfferFieldInline, LandingVariantInline]
+    inlines = [OfferFieldInline, LandingVariantInline, LeadCapInline]
 
 
 @admin.register(OfferAccess)

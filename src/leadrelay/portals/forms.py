@@ -31,10 +31,3 @@ class ReviewForm(forms.Form):
     decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
     reason = forms.SlugField(required=False, max_length=64)
     note = forms.CharField(required=False, max_length=1000)
-    lead = forms.TypedMultipleChoiceField(coerce=int, required=False)
-
-    def __init__(self, *args: object, lead_ids: list[int] | None = None, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        lead_field = self.fields["lead"]
-        assert isinstance(lead_field, forms.TypedMultipleChoiceField)
-        lead_field.choices = [(i, i) for i in lead_ids or []]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -122,7 +123,11 @@ def _offer_or_404(membership: Membership, offer_id: int) -> Offer:
 def offer_detail(request: HttpRequest, membership: Membership, offer_id: int) -> HttpResponse:
     organization = membership.organization
     offer = _offer_or_404(membership, offer_id)
-    context: dict[str, object] = {"offer": offer, "fields": list(offer.fields.all())}
+    context: dict[str, object] = {
+        "offer": offer,
+        "fields": list(offer.fields.all()),
+        "public_base_url": settings.PUBLIC_BASE_URL,
+    }
     if organization.kind == AFFILIATE:
         context["access"] = offer_access_for(offer=offer, affiliate=organization)
         context["payout"] = offer_payout_for(offer=offer, affiliate=organization)
@@ -217,15 +222,18 @@ def lead_review(
     request: HttpRequest, membership: Membership, lead_id: int | None = None
 ) -> HttpResponse:
     """Approve or reject one lead, or all the ticked ones, with a reason code."""
-    asked = [lead_id] if lead_id is not None else request.POST.getlist("lead")
+    # A row's own button names its lead in the URL; the bulk buttons take the ticked ones.
+    asked = {lead_id} if lead_id is not None else set()
+    if lead_id is None:
+        asked = {int(i) for i in request.POST.getlist("lead") if i.isdigit()}
     allowed = list(
         leads_awaiting_review(organization=membership.organization)
-        .filter(pk__in=[int(i) for i in asked if str(i).isdigit()])
+        .filter(pk__in=asked)
         .values_list("pk", flat=True)
     )
     if lead_id is not None and not allowed:
         raise Http404
-    form = ReviewForm(request.POST, lead_ids=allowed)
+    form = ReviewForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose approve or reject; a reason is a short code.")
         return redirect("portal-leads")
@@ -239,9 +247,10 @@ def lead_review(
     verb = "approved" if form.cleaned_data["decision"] == "approve" else "rejected"
     if outcome.decided:
         messages.success(request, f"{len(outcome.decided)} lead(s) {verb}.")
-    if outcome.skipped:
-        messages.error(request, f"{len(outcome.skipped)} lead(s) were already decided.")
-    if not outcome.decided and not outcome.skipped:
+    gone = len(outcome.skipped) + len(asked) - len(allowed)
+    if gone:
+        messages.error(request, f"{gone} lead(s) were already decided or are not yours to decide.")
+    if not asked:
         messages.error(request, "Tick the leads to decide.")
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(
