@@ -88,22 +88,34 @@ def _counter(redis_url: str) -> Counter:
 
 def rate_limit_check(*, name: str, key: str, what: str) -> None:
     """Count one request for `key` under limit `name`; raise TooManyRequests past it."""
-    configured = settings.LEADRELAY_RATE_LIMITS.get(name)
-    if not configured or not key:
-        return
-    limit = Limit(*configured)
+    rate_limits_check([(name, key, what)])
+
+
+def rate_limits_check(checks: list[tuple[str, str, str]]) -> None:
+    """Count one request under each (limit name, key, what) at once; raise for the first
+    that is past its limit. On the database, one transaction for all of them."""
     now = time.time()
-    window = int(now // limit.seconds)
-    bucket = f"rl:{name}:{key}:{window}"
+    due = []
+    for name, key, what in checks:
+        configured = settings.LEADRELAY_RATE_LIMITS.get(name)
+        if configured and key:
+            limit = Limit(*configured)
+            window = int(now // limit.seconds)
+            due.append((f"rl:{name}:{key}:{window}", limit, window, name, what))
+    if not due:
+        return
+    counter = _counter(settings.REDIS_URL)
     try:
-        count = _counter(settings.REDIS_URL).hit(bucket, limit.seconds + 1)
+        with transaction.atomic():
+            counts = [counter.hit(bucket, limit.seconds + 1) for bucket, limit, *_ in due]
     except RedisError:
         # Losing a lead to a limiter outage is worse than letting a burst through.
-        log.warning("rate limit %s not counted: Redis is unavailable", name, exc_info=True)
+        log.warning("rate limits not counted: Redis is unavailable", exc_info=True)
         return
-    if count > limit.requests:
-        retry_after = max(1, int((window + 1) * limit.seconds - now + 0.999))
-        raise TooManyRequests(retry_after, what)
+    for count, (_, limit, window, _, what) in zip(counts, due, strict=True):
+        if count > limit.requests:
+            retry_after = max(1, int((window + 1) * limit.seconds - now + 0.999))
+            raise TooManyRequests(retry_after, what)
 
 
 def rate_counters_prune() -> int:

@@ -10,7 +10,7 @@ from ninja.responses import Status
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
 from leadrelay.core.errors import Invalid, Problem
-from leadrelay.core.ratelimit import rate_limit_check
+from leadrelay.core.ratelimit import rate_limits_check
 from leadrelay.leads.consent import Consent
 from leadrelay.leads.idempotency import idempotent, request_fingerprint
 from leadrelay.leads.models import Lead, LeadSource
@@ -73,8 +73,12 @@ def lead_post(request: HttpRequest, payload: LeadIn) -> Any:
     """
     api_key = request_api_key(request)
     ip = client_ip(request)
-    rate_limit_check(name="lead_post_key", key=api_key.prefix, what="for this API key")
-    rate_limit_check(name="lead_post_ip", key=ip or "", what="from this address")
+    rate_limits_check(
+        [
+            ("lead_post_key", api_key.prefix, "for this API key"),
+            ("lead_post_ip", ip or "", "from this address"),
+        ]
+    )
 
     def run() -> tuple[int, dict[str, Any]]:
         lead = lead_intake(

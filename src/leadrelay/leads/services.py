@@ -200,9 +200,9 @@ def _unqualified(schema: list[OfferField], cleaned: dict[str, Any]) -> list[str]
     ]
 
 
-def _dedupe_keys(offer: Offer, cleaned: dict[str, Any]) -> tuple[str, str]:
+def _dedupe_keys(schema: list[OfferField], cleaned: dict[str, Any]) -> tuple[str, str]:
     email = phone = ""
-    for field in offer.fields.all():
+    for field in schema:
         value = cleaned.get(field.key)
         if not value:
             continue
@@ -248,11 +248,12 @@ def lead_intake(
     attributed, link, subs, reasons = _attribution(identity, affiliate, offer)
     reasons += _unqualified(schema, cleaned)
     reasons += rules_failures(offer.rules, lead_facts(cleaned, origin.ip, origin.user_agent))
-    email, phone = _dedupe_keys(offer, cleaned)
+    email, phone = _dedupe_keys(schema, cleaned)
 
     with transaction.atomic():
-        # Serialize intake per offer so two identical leads can't both pass dedupe.
-        offer = Offer.objects.select_for_update().get(pk=offer.pk)
+        # Serialize intake per offer so two identical leads can't both pass dedupe or a cap.
+        # (Only the lock is taken: the offer was read a moment ago.)
+        Offer.objects.select_for_update().filter(pk=offer.pk).values_list("pk").first()
         now = received_at or timezone.now()
         fraud = fraud_assess(
             offer=offer,
