@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from leadrelay import __version__
 from leadrelay.core.errors import DomainError
@@ -60,6 +61,30 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
         {"code": "validation_failed", "message": "The input is not valid.", "errors": errors},
         status=422,
     )
+
+
+def _body_error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+    return api.create_response(
+        request,
+        {"code": code, "message": message, "errors": [{"code": code, "message": message,
+                                                       "field": "body"}]},
+        status=status,
+    )  # fmt: skip
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # django-ninja raises HttpError(400, "Cannot parse request body…") for unreadable JSON.
+    if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
+        return _body_error(request, 400, "invalid_body", "The body is not JSON in UTF-8.")
+    return api.create_response(
+        request, {"code": "http_error", "message": str(exc), "errors": []}, status=exc.status_code
+    )
+
+
+@api.exception_handler(RequestDataTooBig)
+def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _body_error(request, 413, "body_too_large", "The body is larger than 2.5 MB.")
 
 
 @api.exception_handler(AuthenticationError)

@@ -364,3 +364,20 @@ def test_a_lead_keeps_per_click_sub_ids_when_the_click_row_was_lost(
     lead = Lead.objects.get(pk=body.json()["id"])
     assert (lead.status, lead.affiliate, lead.link) == ("approved", affiliate, link)
     assert (lead.sub1, lead.sub2, lead.sub3) == ("static", "adset-7", "✓")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b'{"offer_id": 1, "fields": {"a": "\xff\xfe"}}', 400, "invalid_body"),
+        (b"{not json", 400, "invalid_body"),
+        (b'{"offer_id": 1, "fields": {"a": "' + b"x" * 3_000_000 + b'"}}', 413, "body_too_large"),
+    ],
+)
+def test_bodies_that_cant_be_read_are_refused_with_a_code(affiliate_headers, body, status, code):
+    response = Client().post(
+        "/api/v1/leads", body, content_type="application/json", **affiliate_headers
+    )
+    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert response.json()["errors"][0]["field"] == "body"
+    assert Lead.objects.count() == 0
