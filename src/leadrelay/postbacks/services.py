@@ -98,10 +98,10 @@ def _host_problem(host: str) -> Problem | None:
         "The host must be a public address, not a local, private or metadata one.",
     )
     try:
-        literal = ipaddress.ip_address(host)
+        literal: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
     except ValueError:
-        pass
-    else:
+        literal = None  # a name, not an address: checked below and again at send time
+    if literal is not None:
         return None if address_is_public(literal) else refused
     if host == "localhost" or host.endswith((".localhost", ".internal")):
         return refused
@@ -317,7 +317,7 @@ class _Answer:
 
 
 class _BlockedAddress(Exception):
-    pass
+    """The host resolved to an address postbacks may not reach."""
 
 
 def _clean_text(text: str, limit: int) -> str:
