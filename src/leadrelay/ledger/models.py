@@ -79,6 +79,7 @@ class Account(models.Model):
 class TransactionKind(models.TextChoices):
     LEAD_APPROVED = "lead_approved", "Lead approved (CPL)"
     HOLD_RELEASED = "hold_released", "Affiliate earnings out of hold"
+    REVERSAL = "reversal", "Reversal of an earlier transaction"
 
 
 class Transaction(AppendOnlyModel):
@@ -91,6 +92,10 @@ class Transaction(AppendOnlyModel):
         "leads.Lead", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
     )
     posted_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # A reversal points at what it reverses; one-to-one, so nothing is reversed twice.
+    reverses = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    )
 
     def __str__(self) -> str:
         return self.external_id

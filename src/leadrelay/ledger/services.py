@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from leadrelay.accounts.models import Organization, OrganizationKind
 from leadrelay.accounts.services import organization_create
-from leadrelay.core.errors import Conflict
+from leadrelay.core.errors import Conflict, Invalid, NotFound, Problem
 from leadrelay.ledger.models import Account, AccountRole, Entry, Transaction, TransactionKind
 
 
@@ -190,3 +190,40 @@ def lead_hold_release_post(
         lead_id=lead_id,
         posted_at=posted_at,
     )
+
+
+def transaction_reverse(*, transaction_id: int, reason: str) -> Transaction:
+    """Post the exact opposite of a transaction, linked to it. A transaction is reversed once:
+    a second reversal, or reversing a reversal, is refused and posts nothing."""
+    if not reason.strip():
+        raise Invalid([Problem("reason_required", "Say why it is reversed.", "reason")])
+    with transaction.atomic():
+        original = Transaction.objects.select_for_update().filter(pk=transaction_id).first()
+        if original is None:
+            raise NotFound("Transaction")
+        if original.reverses_id is not None:
+            raise Conflict("cannot_reverse_reversal", "A reversal can't itself be reversed.")
+        if Transaction.objects.filter(reverses=original).exists():
+            raise Conflict("already_reversed", "This transaction was already reversed.")
+        entries = list(original.entries.select_related("account"))
+        try:
+            with transaction.atomic():
+                reversal = Transaction.objects.create(
+                    external_id=f"{original.external_id}:reversal",
+                    kind=TransactionKind.REVERSAL,
+                    memo=f"Reverses {original.external_id}: {reason}"[:500],
+                    lead_id=original.lead_id,
+                    reverses=original,
+                )
+                Entry.objects.bulk_create(
+                    Entry(
+                        transaction=reversal,
+                        account=e.account,
+                        amount_minor=-e.amount_minor,
+                        currency=e.currency,
+                    )
+                    for e in entries
+                )
+        except IntegrityError:
+            raise Conflict("already_reversed", "This transaction was already reversed.") from None
+    return reversal

@@ -1,0 +1,53 @@
+"""The ledger's invariants, checked against a live database (`leadrelay ledger check`)."""
+
+from __future__ import annotations
+
+from django.db.models import Count, F, Sum
+
+from leadrelay.ledger.models import AccountRole, Entry, Transaction
+
+
+def ledger_problems() -> list[str]:
+    """Every broken invariant, as a sentence naming what is off; empty when all hold."""
+    problems = []
+    for row in (
+        Entry.objects.values("transaction__external_id", "currency")
+        .annotate(total=Sum("amount_minor"))
+        .exclude(total=0)
+        .order_by("transaction__external_id")
+    ):
+        problems.append(
+            f"transaction {row['transaction__external_id']} is off by {row['total']} "
+            f"{row['currency']}"
+        )
+    for row in (
+        Entry.objects.values("currency").annotate(total=Sum("amount_minor")).exclude(total=0)
+    ):
+        problems.append(f"debits and credits differ by {row['total']} {row['currency']}")
+    for entry in Entry.objects.exclude(currency=F("account__currency")).values(
+        "pk", "currency", "account__currency", "transaction__external_id"
+    ):
+        problems.append(
+            f"entry {entry['pk']} of {entry['transaction__external_id']} is in "
+            f"{entry['currency']} on an account in {entry['account__currency']}"
+        )
+    # Credits are negative: an affiliate's available account summing above 0 owes us.
+    for row in (
+        Entry.objects.filter(account__role=AccountRole.AFFILIATE_PAYABLE)
+        .values("account_id", "account__organization__name", "currency")
+        .annotate(total=Sum("amount_minor"))
+        .filter(total__gt=0)
+    ):
+        problems.append(
+            f"{row['account__organization__name']} has a negative available balance: "
+            f"{-row['total']} {row['currency']}"
+        )
+    for txn in Transaction.objects.filter(reverses__isnull=False).annotate(n=Count("entries")):
+        original = {
+            (e.account_id, e.amount_minor)
+            for e in Entry.objects.filter(transaction=txn.reverses_id)
+        }
+        mirrored = {(e.account_id, -e.amount_minor) for e in Entry.objects.filter(transaction=txn)}
+        if original != mirrored:
+            problems.append(f"reversal {txn.external_id} does not mirror what it reverses")
+    return problems
