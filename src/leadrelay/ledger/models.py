@@ -44,6 +44,7 @@ class AccountRole(models.TextChoices):
     AFFILIATE_PAYABLE = "affiliate_payable", "Affiliate payable (available)"
     AFFILIATE_PAYABLE_PENDING = "affiliate_payable_pending", "Affiliate payable (in hold)"
     NETWORK_REVENUE = "network_revenue", "Network revenue"
+    NETWORK_ADJUSTMENTS = "network_adjustments", "Network adjustments"
 
 
 CREDIT_NORMAL_ROLES = frozenset(
@@ -80,6 +81,7 @@ class TransactionKind(models.TextChoices):
     LEAD_APPROVED = "lead_approved", "Lead approved (CPL)"
     HOLD_RELEASED = "hold_released", "Affiliate earnings out of hold"
     REVERSAL = "reversal", "Reversal of an earlier transaction"
+    ADJUSTMENT = "adjustment", "Manual adjustment"
 
 
 class Transaction(AppendOnlyModel):
@@ -93,6 +95,9 @@ class Transaction(AppendOnlyModel):
     )
     posted_at = models.DateTimeField(default=timezone.now, db_index=True)
     # A reversal points at what it reverses; one-to-one, so nothing is reversed twice.
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     reverses = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
     )

@@ -17,6 +17,7 @@ advertiser and P to the affiliate:
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,9 +26,10 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from leadrelay.accounts.models import Organization, OrganizationKind
+from leadrelay.accounts.models import Organization, OrganizationKind, User
 from leadrelay.accounts.services import organization_create
-from leadrelay.core.errors import Conflict, Invalid, NotFound, Problem
+from leadrelay.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Problem
+from leadrelay.core.money import currency_is_valid
 from leadrelay.ledger.models import Account, AccountRole, Entry, Transaction, TransactionKind
 
 
@@ -227,3 +229,65 @@ def transaction_reverse(*, transaction_id: int, reason: str) -> Transaction:
         except IntegrityError:
             raise Conflict("already_reversed", "This transaction was already reversed.") from None
     return reversal
+
+
+ADJUSTABLE_ROLES = {
+    OrganizationKind.AFFILIATE: AccountRole.AFFILIATE_PAYABLE,
+    OrganizationKind.ADVERTISER: AccountRole.ADVERTISER_RECEIVABLE,
+}
+
+
+def ledger_adjustment_post(
+    *,
+    organization: Organization,
+    currency: str,
+    amount_minor: int,
+    reason: str,
+    staff: User,
+) -> Transaction:
+    """A manual correction by network staff, with its reason and who made it.
+
+    Positive amounts are in the organization's favour: an affiliate is owed more,
+    an advertiser owes less. The other side is the network's adjustments account.
+    """
+    problems = []
+    role = ADJUSTABLE_ROLES.get(OrganizationKind(organization.kind))
+    if role is None:
+        problems.append(
+            Problem("not_adjustable", "Adjust affiliates or advertisers.", "organization")
+        )
+    if not reason.strip():
+        problems.append(Problem("reason_required", "Say why.", "reason"))
+    if not currency_is_valid(currency):
+        problems.append(Problem("invalid_currency", "Use an ISO 4217 code.", "currency"))
+    if not isinstance(amount_minor, int) or isinstance(amount_minor, bool) or amount_minor == 0:
+        problems.append(
+            Problem("invalid_amount", "A whole, non-zero number of minor units.", "amount_minor")
+        )
+    if problems or role is None:
+        raise Invalid(problems)
+    if not staff.memberships.filter(
+        organization__kind=OrganizationKind.NETWORK, role__in=["owner", "manager"]
+    ).exists():
+        raise PermissionDenied("staff_only", "Only network owners and managers adjust balances.")
+    target = account_for(organization=organization, role=role, currency=currency)
+    other = account_for(
+        organization=network_organization(), role=AccountRole.NETWORK_ADJUSTMENTS, currency=currency
+    )
+    # Credit the affiliate (owed more) or the advertiser's receivable (owes less).
+    with transaction.atomic():
+        txn = Transaction.objects.create(
+            external_id=f"adjustment:{uuid.uuid4().hex}",
+            kind=TransactionKind.ADJUSTMENT,
+            memo=reason.strip()[:500],
+            created_by=staff,
+        )
+        Entry.objects.bulk_create(
+            [
+                Entry(
+                    transaction=txn, account=target, amount_minor=-amount_minor, currency=currency
+                ),
+                Entry(transaction=txn, account=other, amount_minor=amount_minor, currency=currency),
+            ]
+        )
+    return txn
