@@ -1,10 +1,13 @@
 """Lead intake and decisions.
 
 `lead_intake` is the one way a lead enters leadrelay, from the API or a
-hosted form: validate against the offer's schema (nothing is stored when it
-fails), attribute by click id, check for duplicates, decide, store, and book
+hosted form: validate against the offer's schema and consent rules (nothing
+is stored when that fails), attribute by click id, apply pre-screening and
+qualification rules, score fraud signals, check duplicates and the
+advertiser's suppression list, take places in caps, decide, store, and book
 the money for an approved lead, all in one database transaction so a lead
 that was acknowledged is a lead that was committed, with its ledger posting.
+docs/leads.md describes each step for the people who post and buy leads.
 """
 
 from __future__ import annotations
