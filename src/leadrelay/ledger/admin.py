@@ -3,18 +3,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from leadrelay.core.admin import ReadOnlyAdmin
 from leadrelay.ledger.models import Account, Entry, Transaction
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class EntryInline(admin.TabularInline):

@@ -3,20 +3,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from leadrelay.core.admin import ReadOnlyAdmin
 from leadrelay.postbacks.models import AffiliatePostback, PostbackAttempt, PostbackDelivery
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Deliveries and attempts are a log: written by the worker, never by hand."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(AffiliatePostback)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from leadrelay.accounts.models import Organization, OrganizationKind
 from leadrelay.core.errors import PermissionDenied
+from leadrelay.reporting.selectors import affiliate_labels, day_bounds
 from leadrelay.tracking.models import Click, ConversionStatus, Fallback
 from leadrelay.tracking.selectors import conversions_visible_to
 
@@ -82,8 +83,7 @@ def attribution_comparison(
     """
     if organization.kind == OrganizationKind.AFFILIATE:
         raise PermissionDenied("not_for_affiliates", "This report compares affiliates.")
-    lo = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
-    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    lo, hi = day_bounds(start, end)
     conversions = list(
         conversions_visible_to(organization=organization)
         .filter(created_at__gte=lo, created_at__lt=hi, status=ConversionStatus.APPROVED)
@@ -123,20 +123,13 @@ def attribution_comparison(
         for model, model_share in shares.items():
             for (affiliate_id, _), share in zip(path, model_share, strict=True):
                 credit[affiliate_id][model] += share
-    names = _affiliate_labels(organization, list(credit))
+    names = affiliate_labels(organization, list(credit))
     rows = [
         AffiliateCredit(affiliate_id=a, label=names[a], credit_bp=dict(models))
         for a, models in credit.items()
     ]
     rows.sort(key=lambda r: (-r.credit_bp["last_click"], r.label))
     return AttributionComparison(start, end, compared, single, rows)
-
-
-def _affiliate_labels(organization: Organization, ids: list[int]) -> dict[int, str]:
-    if organization.kind != OrganizationKind.NETWORK:
-        return {i: f"Source #{i}" for i in ids}
-    names = dict(Organization.objects.filter(pk__in=ids).values_list("pk", "name"))
-    return {i: names.get(i, f"#{i}") for i in ids}
 
 
 def credit_format(bp: int) -> str:

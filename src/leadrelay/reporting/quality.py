@@ -32,6 +32,7 @@ from leadrelay.core.errors import Invalid, Problem
 from leadrelay.core.money import ratio_bp
 from leadrelay.leads.models import LeadStatus
 from leadrelay.leads.selectors import leads_visible_to
+from leadrelay.reporting.selectors import affiliate_labels, day_bounds
 
 SUB_GROUPINGS = ("sub1", "sub2", "sub3", "sub4", "sub5")
 GROUPINGS = ("affiliate", *SUB_GROUPINGS)
@@ -107,15 +108,6 @@ def groupings_for(organization: Organization) -> tuple[str, ...]:
     return GROUPINGS
 
 
-def _sources(organization: Organization, ids: list[int | None]) -> dict[int | None, str]:
-    if organization.kind == OrganizationKind.NETWORK:
-        names = dict(Organization.objects.filter(pk__in=ids).values_list("pk", "name"))
-        return {i: names.get(i, f"#{i}") if i is not None else "Direct" for i in ids}
-    if organization.kind == OrganizationKind.ADVERTISER:
-        return {i: f"Source #{i}" if i is not None else "Direct" for i in ids}
-    return dict.fromkeys(ids, organization.name)  # only its own leads
-
-
 def lead_quality_report(
     *, organization: Organization, start: dt.date, end: dt.date, group_by: str = "affiliate"
 ) -> QualityReport:
@@ -129,8 +121,7 @@ def lead_quality_report(
         raise Invalid([Problem("invalid_group_by", f"Group by one of: {allowed}.", "group_by")])
     sub = group_by if group_by in SUB_GROUPINGS else None
     keys = ("affiliate_id", sub) if sub else ("affiliate_id",)
-    lo = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
-    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    lo, hi = day_bounds(start, end)
     leads = (
         leads_visible_to(organization=organization)
         .filter(created_at__gte=lo, created_at__lt=hi)
@@ -169,7 +160,7 @@ def lead_quality_report(
             row.refused_by_code.update(codes)
             row.refused_by_reason.update({reason_prefix(c) for c in codes})
 
-    sources = _sources(organization, list({k[0] for k in rows}))
+    sources = affiliate_labels(organization, list({k[0] for k in rows}))
     totals = QualityRow(affiliate_id=None, sub=None, source="Total")
     for row in rows.values():
         row.source = sources[row.affiliate_id]

@@ -78,7 +78,8 @@ def _scoped(qs: QuerySet[Any], organization: Organization, offer: str, affiliate
     return qs
 
 
-def _bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+def day_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The instants a report over the UTC days start…end (inclusive) runs between."""
     return (
         dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC),
         dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC),
@@ -100,7 +101,7 @@ def _group(
 def _grouped(
     organization: Organization, start: dt.date, end: dt.date, dim: str | None
 ) -> dict[Any, MetricRow]:
-    lo, hi = _bounds(start, end)
+    lo, hi = day_bounds(start, end)
     rows: dict[Any, MetricRow] = {}
 
     def row(key: Any) -> MetricRow:
@@ -169,14 +170,23 @@ def _grouped(
     return rows
 
 
+def affiliate_labels(organization: Organization, ids: list[Any]) -> dict[Any, str]:
+    """How an organization sees affiliates in reports: the network by name, an advertiser
+    as "Source #<id>", an affiliate itself by its own name; leads without one as "Direct"."""
+    if organization.kind == OrganizationKind.NETWORK:
+        names = dict(Organization.objects.filter(pk__in=ids).values_list("pk", "name"))
+        return {i: names.get(i, f"#{i}") if i is not None else "Direct" for i in ids}
+    return {
+        i: "Direct" if i is None else organization.name if i == organization.pk else f"Source #{i}"
+        for i in ids
+    }
+
+
 def _labels(dim: str, keys: list[Any], organization: Organization) -> dict[Any, str]:
     if dim == "offer":
         return dict(Offer.objects.filter(pk__in=keys).values_list("pk", "name"))
     if dim == "affiliate":
-        if organization.kind != OrganizationKind.NETWORK:
-            return {k: f"Source #{k}" if k is not None else "Direct" for k in keys}
-        names = dict(Organization.objects.filter(pk__in=keys).values_list("pk", "name"))
-        return {k: names.get(k, "Direct") for k in keys}
+        return affiliate_labels(organization, keys)
     if dim == "day":
         return {k: k.isoformat() if k else "" for k in keys}
     return {k: k or "(none)" for k in keys}
