@@ -19,10 +19,9 @@ from django.db.models import Q
 
 from leadrelay.core.clickid import ClickIdentity
 from leadrelay.leads.models import Lead
+from leadrelay.leads.rules import Facts
 from leadrelay.leads.signals import DISPOSABLE_EMAIL, email_is_disposable
 from leadrelay.offers.models import FieldType, Offer, OfferField
-from leadrelay.tracking.geo import country_for_ip
-from leadrelay.tracking.visitor import device_for
 
 HONEYPOT = "honeypot_filled"
 FORM_TOO_FAST = "form_too_fast"
@@ -91,6 +90,7 @@ def fraud_assess(
     email: str,
     phone: str,
     submission: Submission,
+    facts: Facts,
     identity: ClickIdentity | None,
     now: datetime,
 ) -> Assessment:
@@ -103,10 +103,10 @@ def fraud_assess(
         signals.append(DISPOSABLE_EMAIL)
     if phone and offer.require_mobile and _not_mobile(phone):
         signals.append(PHONE_NOT_MOBILE)
-    if submission.user_agent and device_for(submission.user_agent).is_bot:
+    if facts.device == "bot":
         signals.append(CRAWLER)
     lead_country = _lead_country(schema, cleaned)
-    ip_country = country_for_ip(submission.ip)
+    ip_country = facts.country
     if lead_country and ip_country and lead_country != ip_country:
         signals.append(IP_COUNTRY_MISMATCH)
     if identity is not None:

@@ -250,7 +250,8 @@ def lead_intake(
         raise Invalid(problems)
     attributed, link, subs, reasons = _attribution(identity, affiliate, offer)
     reasons += _unqualified(schema, cleaned)
-    reasons += rules_failures(offer.rules, lead_facts(cleaned, origin.ip, origin.user_agent))
+    facts = lead_facts(cleaned, origin.ip, origin.user_agent)  # read once, for rules and fraud
+    reasons += rules_failures(offer.rules, facts)
     email, phone = _dedupe_keys(schema, cleaned)
 
     with transaction.atomic():
@@ -265,6 +266,7 @@ def lead_intake(
             email=email,
             phone=phone,
             submission=origin,
+            facts=facts,
             identity=identity,
             now=now,
         )
