@@ -1,15 +1,15 @@
 import datetime as dt
-import threading
 import uuid
 
 import pytest
 import redis
 import time_machine
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 
 from leadrelay.core.ratelimit import TooManyRequests, _counter, rate_limit_check
 from leadrelay.leads.models import Lead
+from tests.concurrency import run_together
 from tests.conftest import bearer
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
@@ -76,28 +76,16 @@ def test_a_limit_of_ten_lets_exactly_ten_through_at_once(settings, backend):
     settings.LEADRELAY_RATE_LIMITS = {"burst": (10, 60)}
     count = 24 if connection.vendor == "postgresql" or backend == "redis" else 12
     key = uuid.uuid4().hex
-    barrier = threading.Barrier(count)
     allowed: list[bool] = []
-    lock = threading.Lock()
 
-    def hit() -> None:
+    def hit(_: int) -> None:
         try:
-            barrier.wait()
-            try:
-                rate_limit_check(name="burst", key=key, what="")
-                ok = True
-            except TooManyRequests:
-                ok = False
-            with lock:
-                allowed.append(ok)
-        finally:
-            connections.close_all()
+            rate_limit_check(name="burst", key=key, what="")
+            allowed.append(True)
+        except TooManyRequests:
+            allowed.append(False)
 
-    threads = [threading.Thread(target=hit) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert run_together(count, hit) == []
     assert allowed.count(True) == 10
     assert len(allowed) == count
 

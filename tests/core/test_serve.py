@@ -71,22 +71,9 @@ def test_clicks_are_written_within_a_second_and_on_sigterm(tmp_path, offer, affi
 @pytest.mark.django_db(transaction=True)
 def test_serve_answers_and_stops_cleanly(tmp_path) -> None:
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": _database_url(), "LEADRELAY_DATA_DIR": str(tmp_path)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "leadrelay", "serve", "--with-worker", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    process = _start(tmp_path, port)  # waits until /healthz answers
     try:
-        deadline = time.monotonic() + 30
-        status = None
-        while time.monotonic() < deadline:
-            try:
-                status = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        status = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code
         assert status == 200
         login = httpx.get(f"http://127.0.0.1:{port}/login/", timeout=5)
         assert login.status_code == 200 and "Log in to leadrelay" in login.text

@@ -1,11 +1,10 @@
 """Configurable duplicates (fields, any/all, window, scope) and suppression lists."""
 
 import datetime as dt
-import threading
 
 import pytest
 import time_machine
-from django.db import connection, connections
+from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
@@ -16,6 +15,7 @@ from leadrelay.leads.models import Lead, LeadKey, LeadSource, LeadStatus, Suppre
 from leadrelay.leads.services import lead_intake
 from leadrelay.offers.models import Offer
 from leadrelay.offers.services import FieldSpec
+from tests.concurrency import run_together
 from tests.conftest import logged_in
 from tests.factories import OrganizationFactory, approve, make_offer
 
@@ -127,23 +127,11 @@ def test_identical_leads_at_once_across_an_advertisers_offers_give_one(advertise
     for offer in offers:
         approve(offer, affiliate)
     count = 9 if connection.vendor == "postgresql" else 6
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
 
     def post(i: int) -> None:
-        try:
-            barrier.wait()
-            _post(offers[i % 3], affiliate, email="race@example.com")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        _post(offers[i % 3], affiliate, email="race@example.com")
 
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = run_together(count, post)
     assert errors == []
     statuses = sorted(Lead.objects.values_list("status", flat=True))
     assert statuses == [LeadStatus.APPROVED] + [LeadStatus.DUPLICATE] * (count - 1)

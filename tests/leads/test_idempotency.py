@@ -1,13 +1,12 @@
 """Idempotency-Key on POST /api/v1/leads: replays, conflicts, and one lead under a stampede."""
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 
 from leadrelay.leads.models import IdempotencyRecord, Lead
 from leadrelay.ledger.models import Transaction
+from tests.concurrency import run_together
 
 BODY = {"first_name": "Ana", "email": "ana@example.com"}
 
@@ -71,24 +70,13 @@ def test_fifty_concurrent_posts_with_one_key_make_one_lead(offer, affiliate) -> 
 
     headers = bearer(affiliate)
     count = 50 if connection.vendor == "postgresql" else 10
-    barrier = threading.Barrier(count)
     answers: list[tuple[int, dict]] = []
-    lock = threading.Lock()
 
-    def post() -> None:
-        try:
-            barrier.wait()
-            response = _post(headers, offer, "stampede")
-            with lock:
-                answers.append((response.status_code, response.json()))
-        finally:
-            connections.close_all()
+    def post(_: int) -> None:
+        response = _post(headers, offer, "stampede")
+        answers.append((response.status_code, response.json()))  # list.append is atomic
 
-    threads = [threading.Thread(target=post) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert run_together(count, post) == []
     assert len(answers) == count
     assert {status for status, _ in answers} == {201}
     assert len({body["id"] for _, body in answers}) == 1

@@ -1,9 +1,8 @@
 import datetime as dt
-import threading
 
 import pytest
 import time_machine
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,6 +16,7 @@ from leadrelay.offers.models import CapCounter, Offer
 from leadrelay.tracking.buffer import click_buffer
 from leadrelay.tracking.models import Click
 from leadrelay.tracking.services import tracking_link_create
+from tests.concurrency import run_together
 from tests.factories import approve, make_offer
 
 _n = iter(range(10**9))
@@ -110,28 +110,16 @@ def test_a_full_offer_cap_sends_clicks_to_the_fallback(offer, affiliate):
 def test_a_cap_of_ten_never_admits_eleven_under_concurrency(offer, affiliate):
     lead_cap_set(offer=offer, period="day", limit=10)
     count = 30 if connection.vendor == "postgresql" else 12
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
 
     def post(i: int) -> None:
-        try:
-            barrier.wait()
-            lead_intake(
-                offer_id=offer.pk,
-                fields={"first_name": "A", "email": f"race{i}@example.com"},
-                source=LeadSource.API,
-                affiliate=affiliate,
-            )
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        lead_intake(
+            offer_id=offer.pk,
+            fields={"first_name": "A", "email": f"race{i}@example.com"},
+            source=LeadSource.API,
+            affiliate=affiliate,
+        )
 
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = run_together(count, post)
     assert errors == []
     assert Lead.objects.filter(status=LeadStatus.APPROVED).count() == 10
     assert Lead.objects.filter(status=LeadStatus.REJECTED).count() == count - 10
