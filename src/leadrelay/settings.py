@@ -216,6 +216,7 @@ LEADRELAY_PERIODIC_JOBS = [
     ("leadrelay.leads.idempotency.idempotency_records_prune", 3600.0),
     ("leadrelay.core.ratelimit.rate_counters_prune", 300.0),
     ("leadrelay.leads.hold.leads_hold_release_now", 60.0),
+    ("leadrelay.ledger.earnings.earnings_book_now", 300.0),
 ]
 
 # Rate limits (core/ratelimit.py): name -> (requests, per seconds).

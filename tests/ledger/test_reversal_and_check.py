@@ -54,11 +54,16 @@ def test_the_check_passes_on_a_healthy_ledger(booked, capsys):
 def test_the_check_finds_what_is_off_and_exits_1(booked, capsys):
     account = Entry.objects.filter(transaction=booked).first().account_id
     with connection.cursor() as cursor:  # written behind the services' back
+        if connection.vendor == "postgresql":  # and the database's balance trigger
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the checks due so far pass
+            cursor.execute("SET session_replication_role = replica")
         cursor.execute(
             "INSERT INTO ledger_entry (transaction_id, account_id, amount_minor, currency) "
             "VALUES (%s, %s, %s, %s)",
             [booked.pk, account, 5, "USD"],
         )
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = DEFAULT")
     with pytest.raises(SystemExit) as exit_:
         call_command("ledger", "check")
     assert exit_.value.code == 1

@@ -46,6 +46,7 @@ def leads_hold_release(*, now: datetime | None = None, limit: int = 5000) -> int
                 affiliate=affiliate,
                 currency=lead.currency,
                 payout_minor=lead.payout_minor,
+                offer_id=lead.offer_id,
                 posted_at=lead.payable_at,
             )
             lead.released_at = now

@@ -12,6 +12,10 @@ class LeadStatus(models.TextChoices):
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     DUPLICATE = "duplicate", "Duplicate"
+    # After approval: sent back by the advertiser within the offer's return window, or
+    # reversed by network staff; either takes back the sale and the affiliate's payout.
+    RETURNED = "returned", "Returned"
+    REVERSED = "reversed", "Reversed"
 
 
 class LeadSource(models.TextChoices):
@@ -77,6 +81,14 @@ class Lead(models.Model):
     # When the affiliate's payout leaves hold (leads/hold.py); null: nothing held.
     payable_at = models.DateTimeField(null=True, blank=True, db_index=True)
     released_at = models.DateTimeField(null=True, blank=True)
+    # Which rule set the payout (offers/payouts.py), shown on the affiliate's statement.
+    payout_basis = models.CharField(max_length=120, blank=True)
+    returned_at = models.DateTimeField(null=True, blank=True)
+    return_reason = models.CharField(max_length=64, blank=True)
+    # The payout-run line that paid this lead's payout (ledger/payouts.py).
+    payout_line = models.ForeignKey(
+        "ledger.PayoutLine", null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
+    )
 
     class Meta:
         indexes = [

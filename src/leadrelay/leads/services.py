@@ -45,8 +45,8 @@ from leadrelay.offers.models import (
     PayoutModel,
     ReviewMode,
 )
+from leadrelay.offers.payouts import offer_payout_decide
 from leadrelay.offers.selectors import affiliate_may_promote, offers_visible_to
-from leadrelay.offers.services import offer_payout_for
 from leadrelay.postbacks.models import PostbackEvent
 from leadrelay.postbacks.services import affiliate_postbacks_enqueue
 from leadrelay.tracking.geo import country_for_ip
@@ -332,7 +332,8 @@ def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None
     offer = lead.offer
     affiliate = lead.affiliate
     revenue = offer.revenue_minor
-    payout = offer_payout_for(offer=offer, affiliate=affiliate)
+    decision = offer_payout_decide(offer=offer, affiliate=affiliate, at=at)
+    payout = decision.payout_minor
     # Other models are paid per click or conversion, not per lead (ROADMAP 4);
     # a free offer has nothing to book. The lead shows what was booked: nothing.
     books = (
@@ -346,19 +347,32 @@ def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None
     lead.payout_minor = payout if books else 0
     lead.currency = offer.currency
     lead.decided_at = at
-    lead.save(update_fields=["status", "revenue_minor", "payout_minor", "currency", "decided_at"])
+    lead.payout_basis = decision.basis if books else ""
+    lead.save(
+        update_fields=[
+            "status",
+            "revenue_minor",
+            "payout_minor",
+            "currency",
+            "decided_at",
+            "payout_basis",
+        ]
+    )
     LeadStatusChange.objects.create(
         lead=lead, from_status=previous, to_status=LeadStatus.APPROVED, note=note, actor=actor
     )
     affiliate_postbacks_enqueue(lead=lead, event=PostbackEvent.LEAD_APPROVED)
     if not books:
         return
-    in_hold = offer.hold_days > 0 and affiliate is not None and payout > 0
+    # The payout waits out the hold and the advertiser's return window, whichever is longer.
+    pending_days = max(offer.hold_days, offer.return_window_days)
+    in_hold = pending_days > 0 and affiliate is not None and payout > 0
     if in_hold:
-        lead.payable_at = at + timedelta(days=offer.hold_days)
+        lead.payable_at = at + timedelta(days=pending_days)
         lead.save(update_fields=["payable_at"])
     lead_approval_post(
         lead_id=lead.pk,
+        offer_id=offer.pk,
         advertiser=offer.advertiser,
         affiliate=affiliate,
         currency=offer.currency,
@@ -392,6 +406,20 @@ def leads_review_decide(
     return ReviewOutcome(decided, skipped)
 
 
+def lead_locked(lead_id: int) -> Lead:
+    """The lead with its row locked until the caller's transaction ends, so one decision
+    about it is made at a time."""
+    lead = (
+        Lead.objects.select_for_update(of=("self",))
+        .select_related("offer", "affiliate")
+        .filter(pk=lead_id)
+        .first()
+    )
+    if lead is None:
+        raise NotFound("Lead")
+    return lead
+
+
 def lead_review_decide(
     *,
     lead_id: int,
@@ -403,14 +431,7 @@ def lead_review_decide(
 ) -> Lead:
     """Approve or reject a lead that waits for review. Approval books the money once."""
     with transaction.atomic():
-        lead = (
-            Lead.objects.select_for_update(of=("self",))
-            .select_related("offer", "affiliate")
-            .filter(pk=lead_id)
-            .first()
-        )
-        if lead is None:
-            raise NotFound("Lead")
+        lead = lead_locked(lead_id)
         if lead.status != LeadStatus.PENDING_REVIEW:
             raise Conflict(
                 "lead_already_decided", f"This lead is already {lead.get_status_display()}."

@@ -149,6 +149,12 @@ class Offer(TimestampedModel):
         max_length=16, choices=DedupeScope.choices, default=DedupeScope.OFFER
     )
     over_cap = models.CharField(max_length=16, choices=OverCap.choices, default=OverCap.REFUSE)
+    # Money (ledger/): how long the advertiser may return an approved lead; the affiliate's
+    # payout stays pending until both this and the hold are over.
+    return_window_days = models.PositiveIntegerField(default=0)
+    # RevShare offers: shares of the amount a conversion reports, in basis points (1% = 100).
+    revenue_bps = models.PositiveIntegerField(default=0)
+    payout_bps = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["name"]
@@ -252,6 +258,37 @@ class OfferAccess(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.affiliate} on {self.offer}: {self.status}"
+
+
+class PayoutTier(models.Model):
+    """A volume tier: from the `min_approved`-th approved lead of a calendar month (in the
+    offer's time zone) the affiliate earns `payout_minor` per lead. A tier with an affiliate
+    applies to that affiliate only, and an affiliate with tiers of its own ignores the offer's.
+    """
+
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="payout_tiers")
+    affiliate = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    min_approved = models.PositiveIntegerField()
+    payout_minor = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["offer", "affiliate", "min_approved"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["offer", "affiliate", "min_approved"],
+                name="payout_tier_unique",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=models.Q(payout_minor__gte=0) & models.Q(min_approved__gte=1),
+                name="payout_tier_sane",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.offer_id}: from {self.min_approved} → {self.payout_minor}"
 
 
 class CapPeriod(models.TextChoices):

@@ -231,8 +231,16 @@ def offer_create(
     targeting: Targeting | None = None,
     by_advertiser: bool = False,
     fields: Sequence[FieldSpec] = (),
+    hold_days: int = 0,
+    return_window_days: int = 0,
+    revenue_bps: int = 0,
+    payout_bps: int = 0,
 ) -> Offer:
-    """Create an offer with its lead schema; refuse bad input with every problem at once."""
+    """Create an offer with its lead schema; refuse bad input with every problem at once.
+
+    `hold_days` and `return_window_days` keep an approved lead's payout pending;
+    `revenue_bps`/`payout_bps` are a RevShare offer's shares of a sale (100 = 1%).
+    """
     problems = _validate_offer(
         advertiser=advertiser,
         name=name,
@@ -247,6 +255,18 @@ def offer_create(
         by_advertiser=by_advertiser,
     )
     problems += _validate_fields(fields)
+    for name, number, top in (
+        ("hold_days", hold_days, 365),
+        ("return_window_days", return_window_days, 365),
+        ("revenue_bps", revenue_bps, 10_000),
+        ("payout_bps", payout_bps, 10_000),
+    ):
+        if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= top:
+            problems.append(Problem("out_of_range", f"A whole number from 0 to {top}.", name))
+    if payout_model == PayoutModel.REVSHARE and payout_bps > revenue_bps:
+        problems.append(
+            Problem("payout_exceeds_revenue", "The affiliate's share is above yours.", "payout_bps")
+        )
     for key, value, enum in (
         ("vertical", vertical, Vertical),
         ("status", status, OfferStatus),
@@ -276,6 +296,10 @@ def offer_create(
         timezone=tz,
         consent_text=consent_text,
         deeplink_domains=[d.lower() for d in deeplink_domains],
+        hold_days=hold_days,
+        return_window_days=return_window_days,
+        revenue_bps=revenue_bps,
+        payout_bps=payout_bps,
     )
     if targeting is not None:
         targeting.apply(offer)

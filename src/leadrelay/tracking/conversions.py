@@ -9,7 +9,8 @@ its postback token (`token` parameter) or an HMAC-SHA256 signature of
 "<timestamp>.<raw query or body>" in `X-Leadrelay-Signature: sha256=<hex>`
 with `X-Leadrelay-Timestamp` (Unix seconds, within 5 minutes).
 
-Each (click, event, transaction id) is recorded once: a repeat answers as the
+An approved conversion on a CPA or RevShare offer is booked in the ledger
+(ledger/earnings.py). Each (click, event, transaction id) is recorded once: a repeat answers as the
 first did and records nothing new. A conversion later than the offer's
 attribution window is recorded as rejected with that reason, not dropped.
 The pixel (`/p/conversion.gif`) takes the same parameters without a token, so
@@ -36,6 +37,7 @@ from leadrelay.accounts.models import Organization, OrganizationKind
 from leadrelay.core.clickid import ClickIdentity, ClickIdError, click_id_verify
 from leadrelay.core.errors import DomainError, Invalid, NotFound, Problem
 from leadrelay.core.money import currency_exponent, currency_is_valid
+from leadrelay.ledger.earnings import conversion_book
 from leadrelay.offers.models import AttributionModel, Offer
 from leadrelay.tracking.models import (
     SUB_FIELDS,
@@ -217,6 +219,7 @@ def conversion_record(
             found.save(
                 update_fields=["status", "reason", "source", "amount_minor", "currency", "params"]
             )
+            conversion_book(found, now=now)
         return found, False
     try:
         with transaction.atomic():
@@ -240,4 +243,5 @@ def conversion_record(
             )
     except IntegrityError:
         return Conversion.objects.get(click_id=identity.click_id, event=event, txid=txid), False
+    conversion_book(conversion, now=now)
     return conversion, True

@@ -146,6 +146,19 @@ class Conversion(models.Model):
     source = models.CharField(max_length=8, choices=ConversionSource.choices)
     params = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(db_index=True)
+    # Booked when approved on a CPA or RevShare offer (ledger/earnings.py).
+    revenue_minor = models.BigIntegerField(default=0)
+    payout_minor = models.BigIntegerField(default=0)
+    booked_at = models.DateTimeField(null=True, blank=True)
+    payable_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    payout_line = models.ForeignKey(
+        "ledger.PayoutLine",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="conversions",
+    )
 
     class Meta:
         constraints = [
