@@ -171,3 +171,21 @@ def test_api_another_advertisers_offer_is_404(advertiser, other_advertiser) -> N
     offer = make_offer(other_advertiser)
     response = Client().get(f"/api/v1/offers/{offer.pk}", **bearer(advertiser))
     assert response.status_code == 404
+
+
+def test_money_settings_of_an_offer_are_checked_and_kept(advertiser):
+    from leadrelay.core.errors import Invalid
+
+    offer = make_offer(
+        advertiser, name="Solar", payout_model="revshare", revenue_bps=3000, payout_bps=2000
+    )
+    assert (offer.name, offer.revenue_bps, offer.payout_bps) == ("Solar", 3000, 2000)
+    with pytest.raises(Invalid) as exc:
+        make_offer(
+            advertiser, hold_days=-1, return_window_days=400, payout_model="revshare", payout_bps=1
+        )
+    assert {(p.code, p.field) for p in exc.value.problems} == {
+        ("out_of_range", "hold_days"),
+        ("out_of_range", "return_window_days"),
+        ("payout_exceeds_revenue", "payout_bps"),
+    }

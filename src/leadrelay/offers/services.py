@@ -255,14 +255,14 @@ def offer_create(
         by_advertiser=by_advertiser,
     )
     problems += _validate_fields(fields)
-    for name, number, top in (
+    for setting, number, top in (
         ("hold_days", hold_days, 365),
         ("return_window_days", return_window_days, 365),
         ("revenue_bps", revenue_bps, 10_000),
         ("payout_bps", payout_bps, 10_000),
     ):
         if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= top:
-            problems.append(Problem("out_of_range", f"A whole number from 0 to {top}.", name))
+            problems.append(Problem("out_of_range", f"A whole number from 0 to {top}.", setting))
     if payout_model == PayoutModel.REVSHARE and payout_bps > revenue_bps:
         problems.append(
             Problem("payout_exceeds_revenue", "The affiliate's share is above yours.", "payout_bps")
