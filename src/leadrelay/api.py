@@ -11,6 +11,7 @@ from leadrelay import __version__
 from leadrelay.core.errors import DomainError
 from leadrelay.core.ratelimit import TooManyRequests
 from leadrelay.leads.api import router as leads_router
+from leadrelay.ledger.api import router as money_router
 from leadrelay.offers.api import router as offers_router
 from leadrelay.postbacks.api import router as postbacks_router
 from leadrelay.reporting.api import router as reporting_router
@@ -28,6 +29,7 @@ api.add_router("/", leads_router)
 api.add_router("/", offers_router)
 api.add_router("/", reporting_router)
 api.add_router("/", postbacks_router)
+api.add_router("/", money_router)
 
 
 @api.exception_handler(DomainError)

@@ -30,9 +30,14 @@ from leadrelay.accounts.services import (
     user_create,
 )
 from leadrelay.core.clickid import click_id_issue
-from leadrelay.core.errors import Invalid
+from leadrelay.core.errors import DomainError, Invalid
+from leadrelay.leads.hold import leads_hold_release
 from leadrelay.leads.models import Lead, LeadSource, LeadStatus
+from leadrelay.leads.returns import lead_return
 from leadrelay.leads.services import LeadOrigin, lead_intake, lead_review_decide
+from leadrelay.ledger.invoices import invoice_issue, invoice_mark_paid
+from leadrelay.ledger.payments import advertiser_payment_record
+from leadrelay.ledger.payouts import payout_run_create, payout_run_mark_paid
 from leadrelay.offers.models import Offer, OfferStatus
 from leadrelay.offers.services import FieldSpec, offer_access_grant, offer_create
 from leadrelay.tracking.models import Click, TrackingLink
@@ -260,6 +265,7 @@ def _build_network(rng: random.Random, days: int) -> None:
             fields=[*CONTACT, *plan.extra],
             consent_text="By sending this form I agree to be contacted about this offer "
             "by phone, text and email, including by automated means.",
+            return_window_days=7,
         )
         offers.append((offer, plan))
     staff, _ = _user(network, "ops", "Olivia", "Operator", Role.OWNER)
@@ -278,6 +284,54 @@ def _build_network(rng: random.Random, days: int) -> None:
                 link = tracking_link_create(offer=offer, affiliate=aff, subs={"sub1": sub1})
                 links.append((link, plan, quality[aff.pk]))
     _traffic(rng, links, days, repeat_rate={affiliates[-1].pk: 0.35})
+    _money(rng, staff, list(advertisers.values()), days)
+
+
+def _money(rng: random.Random, staff: User, advertisers: list[Organization], days: int) -> None:
+    """A month of money: returns, released holds, a paid payout run, invoices (one paid,
+    one prepaid), so the money pages have something to show."""
+    now = timezone.now()
+    recent = Lead.objects.filter(
+        status=LeadStatus.APPROVED, decided_at__gte=now - dt.timedelta(days=6)
+    ).select_related("offer")
+    for lead in recent.order_by("pk")[::40]:
+        lead_return(
+            lead_id=lead.pk,
+            by=lead.offer.advertiser,
+            reason=rng.choice(["bad_phone", "not_interested", "duplicate_in_crm"]),
+            now=min(lead.decided_at + dt.timedelta(days=1), now) if lead.decided_at else now,
+        )
+    leads_hold_release(now=now)
+    half = now - dt.timedelta(days=days // 2)
+    try:
+        run = payout_run_create(period_end=half, staff=staff, now=half + dt.timedelta(days=1))
+        payout_run_mark_paid(run_id=run.pk, reference="ACH-DEMO-001", staff=staff, now=half)
+    except DomainError:
+        pass  # too little traffic (tests use a few days): no run
+    for i, advertiser in enumerate(advertisers):
+        try:
+            invoice = invoice_issue(
+                advertiser=advertiser,
+                currency="USD",
+                period_start=now - dt.timedelta(days=days + 1),
+                period_end=half,
+                staff=staff,
+                now=half + dt.timedelta(days=1),
+            )
+        except DomainError:
+            continue
+        if i == 0:
+            invoice_mark_paid(invoice_id=invoice.pk, reference="WIRE-DEMO-001", staff=staff)
+        elif i == 1:
+            advertiser_payment_record(
+                advertiser=advertiser,
+                currency="USD",
+                amount_minor=invoice.total_minor + 50_000,
+                reference="PREPAY-DEMO-001",
+                staff=staff,
+                prepayment=True,
+            )
+            invoice_mark_paid(invoice_id=invoice.pk, reference="", staff=staff, from_prepaid=True)
 
 
 DEMO_UA = (

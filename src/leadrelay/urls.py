@@ -11,6 +11,7 @@ from leadrelay.leads.views import (
     lead_form_thanks,
     suppression_upload,
 )
+from leadrelay.portals import money_views as money
 from leadrelay.portals import views as portal
 from leadrelay.postbacks import views as postbacks
 from leadrelay.reporting import views as reporting_views
@@ -59,6 +60,20 @@ urlpatterns = [
     path("portal/suppression/", suppression_upload, name="portal-suppression"),
     path("portal/attribution/", reporting_views.attribution, name="portal-attribution"),
     path("portal/quality/", reporting_views.quality, name="portal-quality"),
+    path("portal/money/", money.money, name="portal-money"),
+    path("portal/money/payments", money.payment_record, name="portal-payment-record"),
+    path("portal/money/adjustments", money.adjustment_post, name="portal-adjustment"),
+    path("portal/payouts/", money.payout_runs, name="portal-payout-runs"),
+    path("portal/payouts/<int:run_id>/", money.payout_run, name="portal-payout-run"),
+    path("portal/payouts/<int:run_id>.csv", money.payout_run_export, name="portal-payout-run-csv"),
+    path("portal/statements/", money.statements, name="portal-statements"),
+    path("portal/statements/<int:line_id>/", money.statement, name="portal-statement"),
+    path("portal/invoices/", money.invoices, name="portal-invoices"),
+    path("portal/invoices/<int:invoice_id>/", money.invoice, name="portal-invoice"),
+    path("portal/invoices/<int:invoice_id>.pdf", money.invoice_download, name="portal-invoice-pdf"),
+    path(
+        "portal/leads/<int:lead_id>/take-back", money.lead_take_back, name="portal-lead-take-back"
+    ),
 ]
 
 if settings.LEADRELAY_BENCH_ENDPOINTS:

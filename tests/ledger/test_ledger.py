@@ -109,6 +109,7 @@ def test_balances_come_from_the_entries(network, advertiser, affiliate):
     for _ in range(2):
         lead_approval_post(
             lead_id=lead_row(offer, affiliate).pk,
+            offer_id=offer.pk,
             advertiser=advertiser,
             affiliate=affiliate,
             currency="USD",
@@ -149,6 +150,7 @@ class TestLedgerInvariants(HypothesisTestCase):
                 continue
             lead_approval_post(
                 lead_id=lead_row(offer, affiliate).pk,
+                offer_id=offer.pk,
                 advertiser=advertiser,
                 affiliate=affiliate,
                 currency=currency,

@@ -14,6 +14,7 @@ def booked(network, advertiser, affiliate):
     offer = make_offer(advertiser)
     txn, _ = lead_approval_post(
         lead_id=lead_row(offer, affiliate).pk,
+        offer_id=offer.pk,
         advertiser=advertiser,
         affiliate=affiliate,
         currency="USD",

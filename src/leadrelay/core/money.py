@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 import pycountry
 
@@ -53,6 +54,21 @@ def money_decimal(amount_minor: int, currency: str) -> str:
     if exponent == 0:
         return f"{sign}{units}"
     return f"{sign}{units}.{minor:0{exponent}d}"
+
+
+def money_parse(text: str, currency: str) -> int:
+    """`"12.50", "USD"` → `1250`. Raises ValueError (its message says why) for anything
+    that is not a non-negative amount with at most the currency's decimals."""
+    try:
+        amount = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError("not a number") from None
+    if not amount.is_finite() or amount < 0 or amount >= Decimal(10) ** 13:
+        raise ValueError("out of range")
+    minor = amount.scaleb(currency_exponent(currency))
+    if minor != minor.to_integral_value():
+        raise ValueError(f"more decimals than {currency} has")
+    return int(minor)
 
 
 def ratio_bp(numerator: int, denominator: int) -> int | None:

@@ -232,7 +232,7 @@ def earning_postings(
 def lead_approval_post(
     *,
     lead_id: int,
-    offer_id: int | None = None,
+    offer_id: int,
     advertiser: Organization,
     affiliate: Organization | None,
     currency: str,

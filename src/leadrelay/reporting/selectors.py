@@ -23,14 +23,16 @@ from leadrelay.tracking.models import Click, Fallback
 
 DIMENSIONS = ("day", "offer", "affiliate", "sub1")
 # The grouping expression for each dimension in clicks, leads and ledger entries.
+SALE_KINDS = [TransactionKind.LEAD_APPROVED, TransactionKind.CLICKS, TransactionKind.CONVERSION]
+
 _PATHS: dict[str, tuple[Any, Any, Any]] = {
     "day": (
         TruncDate("created_at", tzinfo=dt.UTC),
         TruncDate("created_at", tzinfo=dt.UTC),
         TruncDate("transaction__posted_at", tzinfo=dt.UTC),
     ),
-    "offer": (F("offer_id"), F("offer_id"), F("transaction__lead__offer_id")),
-    "affiliate": (F("affiliate_id"), F("affiliate_id"), F("transaction__lead__affiliate_id")),
+    "offer": (F("offer_id"), F("offer_id"), F("transaction__offer_id")),
+    "affiliate": (F("affiliate_id"), F("affiliate_id"), F("transaction__affiliate_id")),
     "sub1": (F("sub1"), F("sub1"), F("transaction__lead__sub1")),
 }
 
@@ -146,11 +148,17 @@ def _grouped(
         target.rejected += r["rejected"]
         target.pending += r["pending"]
 
+    # Money is what sales booked (leads, clicks, conversions) less their reversals and
+    # returns, by the day it was booked; payments, payouts and adjustments are not sales.
     entries = _scoped(
         Entry.objects.filter(
+            Q(transaction__kind__in=SALE_KINDS)
+            | Q(
+                transaction__kind=TransactionKind.REVERSAL,
+                transaction__reverses__kind__in=SALE_KINDS,
+            ),
             transaction__posted_at__gte=lo,
             transaction__posted_at__lt=hi,
-            transaction__kind=TransactionKind.LEAD_APPROVED,
             account__role__in=[
                 AccountRole.ADVERTISER_RECEIVABLE,
                 AccountRole.AFFILIATE_PAYABLE,
@@ -158,8 +166,8 @@ def _grouped(
             ],
         ),
         organization,
-        "transaction__lead__offer",
-        "transaction__lead__affiliate",
+        "transaction__offer",
+        "transaction__affiliate",
     )
     for r in _group(entries, entry_path, ("currency", "account__role"), total=Sum("amount_minor")):
         totals = row(r["k"]).money_for(r["currency"])

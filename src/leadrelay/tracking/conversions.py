@@ -28,7 +28,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -36,7 +35,7 @@ from django.utils import timezone
 from leadrelay.accounts.models import Organization, OrganizationKind
 from leadrelay.core.clickid import ClickIdentity, ClickIdError, click_id_verify
 from leadrelay.core.errors import DomainError, Invalid, NotFound, Problem
-from leadrelay.core.money import currency_exponent, currency_is_valid
+from leadrelay.core.money import currency_is_valid, money_parse
 from leadrelay.ledger.earnings import conversion_book
 from leadrelay.offers.models import AttributionModel, Offer
 from leadrelay.tracking.models import (
@@ -116,19 +115,6 @@ def _first(params: Mapping[str, str], names: tuple[str, ...]) -> str:
     return next((params[n] for n in names if params.get(n)), "")
 
 
-def _amount_minor(text: str, currency: str) -> int:
-    try:
-        amount = Decimal(text.strip())
-    except InvalidOperation:
-        raise ValueError("not a number") from None
-    if not amount.is_finite() or amount < 0 or amount >= Decimal(10) ** 13:
-        raise ValueError("out of range")
-    minor = amount.scaleb(currency_exponent(currency))
-    if minor != minor.to_integral_value():
-        raise ValueError(f"more decimals than {currency} has")
-    return int(minor)
-
-
 def _credited_click(identity: ClickIdentity, offer: Offer) -> tuple[ClickIdentity, Click | None]:
     """The click the offer's attribution model credits: this one, or the visitor's first."""
     if offer.attribution_model != AttributionModel.FIRST_CLICK:
@@ -192,7 +178,7 @@ def conversion_record(
         problems.append(Problem("invalid_currency", "Use an ISO 4217 code.", "currency"))
     elif params.get("amount"):
         try:
-            amount = _amount_minor(params["amount"], currency)
+            amount = money_parse(params["amount"], currency)
         except ValueError as exc:
             problems.append(Problem("invalid_amount", f"The amount is {exc}.", "amount"))
     if problems:

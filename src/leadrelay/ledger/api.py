@@ -1,0 +1,79 @@
+"""Money in the JSON API: balances for any key's organization, and an advertiser's returns."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+
+from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
+from leadrelay.accounts.models import OrganizationKind
+from leadrelay.core.money import money_decimal
+from leadrelay.leads.returns import lead_return
+from leadrelay.leads.schemas import ErrorOut
+from leadrelay.ledger.selectors import advertiser_balances, affiliate_balances
+
+router = Router(tags=["money"])
+
+
+class BalanceOut(Schema):
+    currency: str
+    pending: str | None = Field(default=None, description="Affiliates: in hold or a return window.")
+    available: str | None = Field(
+        default=None, description="Affiliates: goes into the next payout."
+    )
+    in_payout_run: str | None = Field(default=None, description="Affiliates: frozen, being sent.")
+    paid: str | None = Field(default=None, description="Affiliates: sent, all time.")
+    owed: str | None = Field(default=None, description="Advertisers: billable or billed, not paid.")
+    prepaid: str | None = Field(default=None, description="Advertisers: paid in advance.")
+
+
+@router.get("/balances", auth=ApiKeyAuth(), response={200: list[BalanceOut]})
+def balances(request: HttpRequest) -> list[BalanceOut]:
+    """Your balances per currency, as decimal strings, derived from the ledger."""
+    organization = request_api_key(request).organization
+    if organization.kind == OrganizationKind.AFFILIATE:
+        return [
+            BalanceOut(
+                currency=b.currency,
+                pending=money_decimal(b.pending_minor, b.currency),
+                available=money_decimal(b.available_minor, b.currency),
+                in_payout_run=money_decimal(b.in_run_minor, b.currency),
+                paid=money_decimal(b.paid_minor, b.currency),
+            )
+            for b in affiliate_balances(organization=organization)
+        ]
+    if organization.kind == OrganizationKind.ADVERTISER:
+        return [
+            BalanceOut(
+                currency=b.currency,
+                owed=money_decimal(b.owed_minor, b.currency),
+                prepaid=money_decimal(b.prepaid_minor, b.currency),
+            )
+            for b in advertiser_balances(organization=organization)
+        ]
+    return []
+
+
+class ReturnIn(Schema):
+    reason: str = Field(..., max_length=64, examples=["bad_phone"], description="A reason code.")
+
+
+class ReturnOut(Schema):
+    id: int
+    status: str
+    return_reason: str
+
+
+@router.post(
+    "/leads/{lead_id}/return",
+    auth=ApiKeyAuth(OrganizationKind.ADVERTISER),
+    response={200: ReturnOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    summary="Return a lead you bought",
+)
+def lead_return_api(request: HttpRequest, lead_id: int, payload: ReturnIn) -> ReturnOut:
+    """Within the offer's return window: the sale is reversed and the affiliate's payout
+    taken back. Errors: `returns_not_accepted`, `return_window_closed`, `lead_not_approved`."""
+    lead = lead_return(
+        lead_id=lead_id, by=request_api_key(request).organization, reason=payload.reason
+    )
+    return ReturnOut(id=lead.pk, status=lead.status, return_reason=lead.return_reason)
