@@ -475,3 +475,32 @@ def test_reversing_a_lead_already_paid_out_is_refused(network, advertiser, affil
     assert _ledger_size() == before
     lead.refresh_from_db()
     assert lead.status == LeadStatus.APPROVED
+
+
+def test_an_invoice_is_paid_in_full_even_after_a_later_return(
+    network, advertiser, affiliate, staff
+):
+    """Regression: a return after the invoice's period left less owed than the invoice's
+    total, and marking it paid was refused (payment_exceeds_owed)."""
+    now = timezone.now()
+    offer = _offer(advertiser, affiliate, return_window_days=5)
+    leads = [_lead(offer, affiliate, n, at=now - 3 * DAY) for n in range(2)]
+    invoice = invoice_issue(
+        advertiser=advertiser,
+        currency="USD",
+        period_start=now - 5 * DAY,
+        period_end=now - 2 * DAY,
+        staff=staff,
+    )
+    lead_return(lead_id=leads[0].pk, by=advertiser, reason="bad_phone", now=now - DAY)
+    invoice_mark_paid(invoice_id=invoice.pk, reference="WIRE-1", staff=staff)
+    assert _adv(advertiser) == (-2500, 0)  # in credit until the next invoice
+    credit = invoice_issue(
+        advertiser=advertiser,
+        currency="USD",
+        period_start=now - 2 * DAY,
+        period_end=now,
+        staff=staff,
+    )
+    assert (credit.total_minor, credit.status) == (-2500, InvoiceStatus.PAID)
+    _ledger_ok()

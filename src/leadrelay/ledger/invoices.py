@@ -188,6 +188,7 @@ def invoice_mark_paid(
                 external_id=external_id,
                 memo=memo,
                 staff=staff,
+                for_invoice=True,
             )
         invoice.paid, invoice.paid_at, invoice.status = paid, now, InvoiceStatus.PAID
         invoice.save(update_fields=["paid", "paid_at", "status"])

@@ -101,9 +101,14 @@ def payment_post(
     external_id: str,
     memo: str,
     staff: User | None,
+    for_invoice: bool = False,
 ) -> Transaction:
-    """Money received against what the advertiser owes; never more than it owes
-    (`payment_exceeds_owed`). Posted once per external id."""
+    """Money received against what the advertiser owes, posted once per external id.
+
+    A payment on account may not exceed what is owed (`payment_exceeds_owed`). An
+    invoice's payment is its total whatever happened since it was issued: returns
+    credited after it leave the advertiser in credit until its next invoice.
+    """
     receivable = account_for(
         organization=advertiser, role=AccountRole.ADVERTISER_RECEIVABLE, currency=currency
     )
@@ -113,7 +118,7 @@ def payment_post(
         if existing is not None:
             return existing
         owed = account_balance(receivable)
-        if amount_minor > owed:
+        if amount_minor > owed and not for_invoice:
             raise Conflict(
                 "payment_exceeds_owed",
                 f"{advertiser.name} owes {owed} {currency} minor units, less than "
