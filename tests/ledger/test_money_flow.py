@@ -504,3 +504,27 @@ def test_an_invoice_is_paid_in_full_even_after_a_later_return(
     )
     assert (credit.total_minor, credit.status) == (-2500, InvoiceStatus.PAID)
     _ledger_ok()
+
+
+def test_the_ledger_check_finds_an_edited_payout_line_and_invoice(
+    network, advertiser, affiliate, staff, capsys
+):
+    now = timezone.now()
+    _lead(_offer(advertiser, affiliate), affiliate, at=now - DAY)
+    run = payout_run_create(period_end=now, staff=staff)
+    invoice = invoice_issue(
+        advertiser=advertiser,
+        currency="USD",
+        period_start=now - 2 * DAY,
+        period_end=now,
+        staff=staff,
+    )
+    _ledger_ok()
+    PayoutLine.objects.filter(run=run).update(amount_minor=9999)  # behind the services' back
+    type(invoice).objects.filter(pk=invoice.pk).update(total_minor=1)
+    with pytest.raises(SystemExit):
+        call_command("ledger", "check")
+    out = capsys.readouterr().out
+    line = run.lines.get()
+    assert f"payout line {line.pk} is for 9999 USD but payout_run:{run.pk}:" in out
+    assert f"invoice {invoice.number} totals 1 but its lines 2500" in out

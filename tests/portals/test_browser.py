@@ -290,3 +290,44 @@ def test_the_form_embedded_on_an_affiliates_page_carries_the_click_id(
     expect(form.locator("h1")).to_have_text("Thank you")
     lead = Lead.objects.get(offer=offer)
     assert (lead.click_id, lead.affiliate_id, lead.source) == (click_id, affiliate.pk, "form")
+
+
+def test_an_advertiser_returns_a_lead_and_opens_its_invoice(
+    new_page: Any, network: Organization, advertiser: Organization, affiliate: Organization
+) -> None:
+    from django.utils import timezone
+
+    from leadrelay.ledger.invoices import invoice_issue
+    from tests.factories import make_offer
+
+    offer = make_offer(advertiser, name="Auto quotes", return_window_days=7)
+    approve(offer, affiliate)
+    lead = lead_intake(
+        offer_id=offer.pk,
+        fields={"first_name": "Ada", "email": "ada@example.com"},
+        source=LeadSource.API,
+        affiliate=affiliate,
+    )
+    page = new_page()
+    _log_in(page, advertiser)
+    page.goto("/portal/leads/")
+    page.get_by_label(f"Reason for lead {lead.pk}").fill("bad_phone")
+    page.get_by_test_id(f"take-back-{lead.pk}").click()
+    expect(page.get_by_text(f"Lead {lead.pk} returned.")).to_be_visible()
+    lead.refresh_from_db()
+    assert (lead.status, lead.return_reason) == ("returned", "bad_phone")
+
+    invoice = invoice_issue(
+        advertiser=advertiser,
+        currency="USD",
+        period_start=timezone.now() - timezone.timedelta(days=1),
+        period_end=timezone.now(),
+        staff=member(network),
+    )
+    page.goto("/portal/invoices/")
+    page.get_by_role("link", name=invoice.number).click()
+    expect(page.get_by_test_id("invoice-lines")).to_contain_text("Auto quotes: Approved leads")
+    expect(page.get_by_test_id("invoice-total")).to_have_text("USD 0.00")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="PDF").click()
+    assert Path(download.value.path()).read_bytes().startswith(b"%PDF-")

@@ -6,7 +6,14 @@ from django.contrib import admin
 
 from leadrelay.leads.rules import rules_problems
 from leadrelay.offers.macros import deeplink_domains_problems, landing_url_problems
-from leadrelay.offers.models import LandingVariant, LeadCap, Offer, OfferAccess, OfferField
+from leadrelay.offers.models import (
+    LandingVariant,
+    LeadCap,
+    Offer,
+    OfferAccess,
+    OfferField,
+    PayoutTier,
+)
 from leadrelay.offers.targeting import countries_problems, devices_problems, schedule_problems
 
 
@@ -14,6 +21,12 @@ class LeadCapInline(admin.TabularInline):
     model = LeadCap
     extra = 0
     fields = ["period", "limit", "affiliate"]
+
+
+class PayoutTierInline(admin.TabularInline):
+    model = PayoutTier
+    extra = 0
+    fields = ["min_approved", "payout_minor", "affiliate"]
 
 
 class LandingVariantInline(admin.TabularInline):
@@ -78,7 +91,7 @@ class OfferAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     list_filter = ["status", "vertical", "visibility", "payout_model"]
     search_fields = ["name", "advertiser__name"]
-    inlines = [OfferFieldInline, LandingVariantInline, LeadCapInline]
+    inlines = [OfferFieldInline, LandingVariantInline, LeadCapInline, PayoutTierInline]
 
 
 @admin.register(OfferAccess)
