@@ -8,30 +8,20 @@ the URL rendered then; after commit a task per delivery calls
 backoff (about a day in all).
 
 Two rules keep the calls safe. The host is fixed when the URL is saved (macros
-can't change where a call goes), and an address that is loopback, private,
-link-local, CGNAT or cloud metadata is refused both when the URL is saved and
-when it is sent. At send time the name is resolved once, checked, and the
-connection is pinned to that address (Host header and TLS SNI keep the name),
-so a DNS answer that changes between check and connect can't slip through.
-No library does this check-and-pin for httpx, hence this code.
+can't change where a call goes), and core/outbound.py refuses local, private
+and metadata addresses both when the URL is saved and when it is sent, pinning
+the connection to the address it checked.
 """
 
 from __future__ import annotations
 
-import codecs
-import email.utils
-import ipaddress
 import random
 import re
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -41,6 +31,13 @@ from leadrelay import __version__
 from leadrelay.accounts.models import Organization, OrganizationKind
 from leadrelay.core.errors import Invalid, NotFound, PermissionDenied, Problem
 from leadrelay.core.money import money_decimal
+from leadrelay.core.outbound import (
+    Answer,
+    Request,
+    host_problem,
+    safe_call,
+    url_shape_problems,
+)
 from leadrelay.leads.models import Lead
 from leadrelay.offers.macros import landing_url_render
 from leadrelay.offers.models import Offer
@@ -68,83 +65,20 @@ _MACRO_RE = re.compile(r"\{([a-zA-Z0-9_]{1,40})\}")
 RETRY_DELAYS_SECONDS = (60, 300, 1800, 7200, 21600, 43200)
 MAX_ATTEMPTS = len(RETRY_DELAYS_SECONDS) + 1
 RETRY_JITTER = 0.1  # ± 10 %, so deliveries that failed together don't retry together
-RETRYABLE_STATUS = frozenset({408, 429})
 # While one worker sends, the delivery is not due for others (longer than any one try).
 CLAIM_SECONDS = 300
 _ERROR_MAX = 500
-# The CGNAT range is not "private" to every Python version; name it so it is refused.
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
 
 
 def _problem(code: str, message: str, field: str = "url_template") -> Problem:
     return Problem(code, message, field)
 
 
-def address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """False for loopback, private, link-local (cloud metadata), CGNAT, multicast, reserved."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
-        return False
-    return address.is_global and not address.is_multicast
-
-
-def _host_problem(host: str) -> Problem | None:
-    """Why a postback host is refused when saved; None when it is allowed."""
-    if settings.LEADRELAY_ALLOW_PRIVATE_URLS:
-        return None
-    refused = _problem(
-        "url_private_host",
-        "The host must be a public address, not a local, private or metadata one.",
-    )
-    try:
-        literal: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None  # a name, not an address: checked below and again at send time
-    if literal is not None:
-        return None if address_is_public(literal) else refused
-    if host == "localhost" or host.endswith((".localhost", ".internal")):
-        return refused
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return None  # not resolvable now; checked again when sent
-    if any(not address_is_public(_info_address(info)) for info in infos):
-        return refused
-    return None
-
-
-def _info_address(info: tuple[Any, ...]) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    return ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-
-
 def postback_url_problems(url_template: str) -> list[Problem]:
     """What is wrong with a postback URL template; empty when it may be saved."""
-    if not url_template:
-        return [_problem("required", "Enter the URL to call.")]
-    if len(url_template) > URL_MAX_LENGTH:
-        return [_problem("url_too_long", f"The URL is longer than {URL_MAX_LENGTH} characters.")]
-    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in url_template):
-        return [_problem("url_invalid", "The URL must not contain spaces or control characters.")]
-    try:
-        parts = urlsplit(url_template)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return [_problem("url_invalid", "This is not a URL (check the host and port).")]
-    problems = []
-    if parts.scheme not in {"http", "https"}:
-        problems.append(_problem("url_scheme", "The URL must start with http:// or https://."))
-    if not host or "{" in parts.netloc or "}" in parts.netloc:
-        problems.append(
-            _problem("url_host", "The URL needs a fixed host name (no macros in the host).")
-        )
-    if parts.username is not None or parts.password is not None:
-        problems.append(
-            _problem("url_credentials", "The URL must not carry a user name or password.")
-        )
-    if port == 0:
-        problems.append(_problem("url_invalid", "Port 0 is not a port."))
+    problems, host = url_shape_problems(url_template, "url_template", URL_MAX_LENGTH)
+    if not host and problems:
+        return problems
     leftover = _MACRO_RE.sub("", url_template)
     if "{" in leftover or "}" in leftover:
         problems.append(
@@ -160,9 +94,9 @@ def postback_url_problems(url_template: str) -> list[Problem]:
             )
         )
     if not problems:
-        host_problem = _host_problem(host)
-        if host_problem is not None:
-            problems.append(host_problem)
+        refused = host_problem(host, "url_template")
+        if refused is not None:
+            problems.append(refused)
     return problems
 
 
@@ -307,112 +241,18 @@ class AttemptOutcome:
     retry_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class _Answer:
-    status_code: int | None = None
-    error: str = ""
-    excerpt: str = ""
-    retryable: bool = False
-    retry_after: float | None = None
-
-
-class _BlockedAddress(Exception):
-    """The host resolved to an address postbacks may not reach."""
-
-
 def _clean_text(text: str, limit: int) -> str:
     # PostgreSQL text can't hold NUL; cut to what the column holds.
     return text.replace("\x00", "\ufffd")[:limit]
 
 
-def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - now).total_seconds())
-
-
-def _pinned_address(host: str, port: int) -> str:
-    """Resolve once; refuse if any address is not public (unless allowed); use the first."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses = [_info_address(info) for info in infos]
-    if not addresses:
-        raise socket.gaierror(f"{host} has no address")
-    if not settings.LEADRELAY_ALLOW_PRIVATE_URLS and not all(map(address_is_public, addresses)):
-        raise _BlockedAddress(host)
-    return str(addresses[0])
-
-
-def _call(url: str, now: datetime) -> _Answer:
-    """One GET, pinned to the checked address, no redirects; never raises for network trouble."""
-    timeout = settings.LEADRELAY_POSTBACK_TIMEOUT_SECONDS
-    try:
-        target = httpx.URL(url)
-        address = _pinned_address(
-            target.host, target.port or (443 if target.scheme == "https" else 80)
-        )
-    except _BlockedAddress:
-        return _Answer(
-            error="blocked_address: the host resolves to a local, private or metadata address"
-        )
-    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
-        return _Answer(error=f"invalid_url: {exc}")
-    except OSError as exc:
-        return _Answer(error=f"dns: {exc}", retryable=True)
-    extensions = (
-        {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
+def _call(url: str, now: datetime) -> Answer:
+    return safe_call(
+        Request("GET", url, {"User-Agent": f"leadrelay-postback/{__version__}"}),
+        timeout=settings.LEADRELAY_POSTBACK_TIMEOUT_SECONDS,
+        max_body=RESPONSE_EXCERPT_MAX,
+        now=now,
     )
-    headers = {
-        "Host": target.netloc.decode("ascii"),
-        "User-Agent": f"leadrelay-postback/{__version__}",
-    }
-    started = time.monotonic()
-    try:
-        with (
-            httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
-            client.stream(
-                "GET", target.copy_with(host=address), headers=headers, extensions=extensions
-            ) as response,
-        ):
-            body = b""
-            for chunk in response.iter_bytes():
-                body += chunk
-                # Only an excerpt is kept; a slow endless body doesn't hold the worker.
-                if len(body) >= RESPONSE_EXCERPT_MAX or time.monotonic() - started > timeout:
-                    break
-    except httpx.TimeoutException:
-        return _Answer(error=f"timeout: no answer within {timeout:g} s", retryable=True)
-    except httpx.TransportError as exc:
-        return _Answer(error=f"connection: {type(exc).__name__}: {exc}", retryable=True)
-    except httpx.HTTPError as exc:
-        return _Answer(error=f"http: {type(exc).__name__}: {exc}")
-    code = response.status_code
-    # Not final: a character cut in half at the limit is dropped, not shown as garbage.
-    excerpt = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(
-        body[:RESPONSE_EXCERPT_MAX]
-    )
-    if 200 <= code < 300:
-        return _Answer(status_code=code, excerpt=excerpt)
-    if code in RETRYABLE_STATUS or code >= 500:
-        return _Answer(
-            status_code=code,
-            error=f"HTTP {code}",
-            excerpt=excerpt,
-            retryable=True,
-            retry_after=_retry_after_seconds(response.headers.get("Retry-After"), now),
-        )
-    error = f"HTTP {code}"
-    if 300 <= code < 400:
-        error += ": redirects are not followed; use the final URL"
-    return _Answer(status_code=code, error=error, excerpt=excerpt)
 
 
 def _retry_delay(attempts: int, retry_after: float | None) -> timedelta:
@@ -480,7 +320,7 @@ def postback_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
         delivery.attempts += 1
         delivery.last_status_code = answer.status_code
         delivery.last_error = error
-        delivery.response_excerpt = _clean_text(answer.excerpt, RESPONSE_EXCERPT_MAX)
+        delivery.response_excerpt = _clean_text(answer.body, RESPONSE_EXCERPT_MAX)
         retry_at = None
         if delivery.status != DeliveryStatus.PENDING:
             pass  # settled by another worker after our claim ran out: keep its verdict
