@@ -143,8 +143,13 @@ def payout_run_create(
                 frozen=frozen,
             )
             leads, conversions = _available_earnings(affiliate.pk, account.currency, period_end)
-            Lead.objects.filter(leads).update(payout_line=line)
-            Conversion.objects.filter(conversions).update(payout_line=line)
+            # A lead or conversion locked right now is being taken back (that path locks it
+            # before the accounts, the opposite order): skip it rather than deadlock.
+            for model, q in ((Lead, leads), (Conversion, conversions)):
+                ids = model.objects.filter(q).select_for_update(skip_locked=True)
+                model.objects.filter(pk__in=list(ids.values_list("pk", flat=True))).update(
+                    payout_line=line
+                )
         if not run.lines.exists():
             raise Conflict("nothing_to_pay", "No affiliate has earnings to pay in this period.")
     return run
