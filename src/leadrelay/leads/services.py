@@ -334,7 +334,7 @@ def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None
     revenue = offer.revenue_minor
     decision = offer_payout_decide(offer=offer, affiliate=affiliate, at=at)
     payout = decision.payout_minor
-    # Other models are paid per click or conversion, not per lead (ROADMAP 4);
+    # Other models are paid per click or conversion (ledger/earnings.py), not per lead;
     # a free offer has nothing to book. The lead shows what was booked: nothing.
     books = (
         offer.payout_model == PayoutModel.CPL
