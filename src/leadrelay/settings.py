@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "leadrelay.leads",
     "leadrelay.postbacks",
     "leadrelay.ledger",
+    "leadrelay.distribution",
     "leadrelay.reporting",
     "leadrelay.portals",
 ]
@@ -217,6 +218,7 @@ LEADRELAY_PERIODIC_JOBS = [
     ("leadrelay.core.ratelimit.rate_counters_prune", 300.0),
     ("leadrelay.leads.hold.leads_hold_release_now", 60.0),
     ("leadrelay.ledger.earnings.earnings_book_now", 300.0),
+    ("leadrelay.distribution.delivery.deliveries_resume_now", 60.0),
 ]
 
 # Rate limits (core/ratelimit.py): name -> (requests, per seconds).

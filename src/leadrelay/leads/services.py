@@ -362,6 +362,7 @@ def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None
         lead=lead, from_status=previous, to_status=LeadStatus.APPROVED, note=note, actor=actor
     )
     affiliate_postbacks_enqueue(lead=lead, event=PostbackEvent.LEAD_APPROVED)
+    _distribute_after_commit(lead)
     if not books:
         return
     # The payout waits out the hold and the advertiser's return window, whichever is longer.
@@ -381,6 +382,16 @@ def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None
         posted_at=at,
         in_hold=in_hold,
     )
+
+
+def _distribute_after_commit(lead: Lead) -> None:
+    """Offers that sell their leads to buyers: route the lead once it is committed."""
+    # Imported here: distribution builds on leads, not the other way round.
+    from leadrelay.distribution.models import OfferRouting
+    from leadrelay.distribution.tasks import lead_distribute_task
+
+    if OfferRouting.objects.filter(offer_id=lead.offer_id, enabled=True).exists():
+        transaction.on_commit(lambda: lead_distribute_task.enqueue(lead.pk), robust=True)
 
 
 @dataclass(frozen=True)

@@ -71,13 +71,19 @@ def devices_problems(devices: Sequence[str]) -> list[str]:
     return [f"{d!r} is not one of {', '.join(DEVICES)}." for d in devices if d not in DEVICES]
 
 
-def is_open(offer: Offer, at: dt.datetime) -> bool:
-    if not offer.schedule:
+def schedule_is_open(schedule: Mapping[str, Any], tz: str, at: dt.datetime) -> bool:
+    """Whether a weekly schedule ({"mon": [["09:00", "17:00"]], …} in time zone `tz`) is
+    open at `at`; an empty schedule is always open."""
+    if not schedule:
         return True
-    local = at.astimezone(zoneinfo.ZoneInfo(offer.timezone))
+    local = at.astimezone(zoneinfo.ZoneInfo(tz))
     hhmm = local.strftime("%H:%M")
-    spans = offer.schedule.get(DAYS[local.weekday()], [])
+    spans = schedule.get(DAYS[local.weekday()], [])
     return any(start <= hhmm < end for start, end in spans)
+
+
+def is_open(offer: Offer, at: dt.datetime) -> bool:
+    return schedule_is_open(offer.schedule, offer.timezone, at)
 
 
 def offer_refusal(*, offer: Offer, country: str, device: str, at: dt.datetime) -> str | None:

@@ -1,0 +1,259 @@
+"""Buyer campaigns: set up, checked, with every problem named at once.
+
+A buyer's request is built from its `field_map`: each of its field names maps to
+a template of the lead's values, `{first_name}`, `{email}`, or the lead's own
+`{lead_id}`, `{offer_id}`, `{sub1}`…`{sub5}`, `{country}`, `{price}`; a value
+without braces is a static field sent as it is. Its URL is checked against the
+address rules of core/outbound.py when saved and again when called.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import zoneinfo
+from collections.abc import Mapping
+from typing import Any
+
+from leadrelay.accounts.models import Organization, OrganizationKind
+from leadrelay.core.errors import Invalid, Problem
+from leadrelay.core.money import currency_is_valid
+from leadrelay.core.outbound import host_problem, url_shape_problems
+from leadrelay.distribution.models import Buyer, BuyerCap, DeliveryMethod
+from leadrelay.leads.rules import rules_problems
+from leadrelay.offers.models import CapPeriod, Offer, OfferField, Vertical
+from leadrelay.offers.targeting import schedule_problems
+
+LEAD_MACROS = frozenset(
+    {"lead_id", "offer_id", "sub1", "sub2", "sub3", "sub4", "sub5", "country", "price"}
+)
+MACRO_RE = re.compile(r"\{([a-zA-Z0-9_]{1,64})\}")
+_XML_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+_HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+JSON_PATH_RE = re.compile(r"^\$(\.[A-Za-z0-9_-]+|\[\d+\])+$")
+URL_MAX = 2000
+RESERVED_HEADERS = {
+    "host",
+    "content-length",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+}
+
+
+class _AnyKey(set[str]):
+    """The field names of a vertical no offer has yet: any name may come, so any passes."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+def _field_keys(vertical: str, offers: list[Offer]) -> set[str]:
+    """The lead fields a buyer may map and filter on: its offers', else its vertical's."""
+    fields = (
+        OfferField.objects.filter(offer__in=offers)
+        if offers
+        else OfferField.objects.filter(offer__vertical=vertical)
+    )
+    return set(fields.values_list("key", flat=True)) or _AnyKey()
+
+
+def _map_problems(field_map: Any, method: str, known: set[str]) -> list[Problem]:
+    if not isinstance(field_map, Mapping) or not field_map:
+        return [Problem("field_map_required", "Map at least one of your fields.", "field_map")]
+    problems = []
+    for name, template in field_map.items():
+        where = f"field_map.{name}"
+        if not isinstance(name, str) or not name or len(name) > 64:
+            problems.append(Problem("invalid_field_name", "1 to 64 characters.", "field_map"))
+            continue
+        if method == DeliveryMethod.POST_XML and not _XML_NAME_RE.match(name):
+            problems.append(
+                Problem("invalid_xml_name", "An XML element name: letters, digits, _ . -", where)
+            )
+        if not isinstance(template, str) or len(template) > 500:
+            problems.append(Problem("invalid_template", "Text of up to 500 characters.", where))
+            continue
+        unknown = sorted(m for m in set(MACRO_RE.findall(template)) - LEAD_MACROS if m not in known)
+        if unknown:
+            problems.append(
+                Problem(
+                    "unknown_macro",
+                    f"Unknown field {', '.join('{' + u + '}' for u in unknown)}.",
+                    where,
+                )
+            )
+    return problems
+
+
+def _headers_problems(headers: Any) -> list[Problem]:
+    if not isinstance(headers, Mapping):
+        return [Problem("invalid_headers", "Header names to values.", "headers")]
+    problems = []
+    for name, value in headers.items():
+        if (
+            not isinstance(name, str)
+            or not _HEADER_NAME_RE.match(name)
+            or name.lower() in RESERVED_HEADERS
+        ):
+            problems.append(Problem("invalid_header", f"{name!r} can't be set.", "headers"))
+        elif not isinstance(value, str) or len(value) > 1000 or "\r" in value or "\n" in value:
+            problems.append(
+                Problem("invalid_header", "Values are one line of text.", f"headers.{name}")
+            )
+    return problems
+
+
+def _response_rule_problems(data: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    for key in ("accept_json_path", "lead_id_json_path"):
+        path = data.get(key) or ""
+        if path and not JSON_PATH_RE.match(path):
+            problems.append(
+                Problem("invalid_json_path", "A path such as $.result.status or $.ids[0].", key)
+            )
+    pattern = data.get("accept_regex") or ""
+    if pattern:
+        if len(pattern) > 200:
+            problems.append(Problem("invalid_regex", "At most 200 characters.", "accept_regex"))
+        else:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                problems.append(Problem("invalid_regex", f"Not a pattern: {exc}.", "accept_regex"))
+    if data.get("accept_value") and not data.get("accept_json_path"):
+        problems.append(
+            Problem("json_path_required", "Say where the value is.", "accept_json_path")
+        )
+    return problems
+
+
+def _secret_ok(secret: Any) -> bool:
+    if not isinstance(secret, str) or not secret.startswith("whsec_"):
+        return False
+    try:
+        key = base64.b64decode(secret[6:], validate=True)
+    except ValueError:
+        return False
+    return 24 <= len(key) <= 64
+
+
+def _secrets_problems(signing_secrets: Any) -> list[Problem]:
+    if not isinstance(signing_secrets, list) or len(signing_secrets) > 3:
+        return [Problem("invalid_secrets", "Up to 3 secrets, newest first.", "signing_secrets")]
+    if not all(map(_secret_ok, signing_secrets)):
+        return [
+            Problem(
+                "invalid_secret",
+                "A secret is whsec_ and 24 to 64 bytes in base64 (buyer_secret_new makes one).",
+                "signing_secrets",
+            )
+        ]
+    return []
+
+
+def buyer_secret_new() -> str:
+    """A new Standard Webhooks signing secret: whsec_ and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def buyer_problems(data: Mapping[str, Any], offers: list[Offer]) -> list[Problem]:
+    """Everything wrong with a buyer's settings."""
+    problems: list[Problem] = []
+    if not str(data.get("name", "")).strip():
+        problems.append(Problem("required", "Name the campaign.", "name"))
+    if data.get("vertical") not in Vertical.values:
+        problems.append(Problem("invalid_choice", "Use one of the verticals.", "vertical"))
+    method = data.get("method", DeliveryMethod.POST_JSON)
+    if method not in DeliveryMethod.values:
+        problems.append(Problem("invalid_choice", "Use one of the methods.", "method"))
+    price = data.get("price_minor")
+    if not isinstance(price, int) or isinstance(price, bool) or price < 0:
+        problems.append(Problem("invalid_amount", "Whole minor units, 0 or more.", "price_minor"))
+    if not currency_is_valid(str(data.get("currency", ""))):
+        problems.append(Problem("invalid_currency", "Use an ISO 4217 code.", "currency"))
+    for key in ("priority", "weight", "pause_after_failures"):
+        value = data.get(key, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(Problem("out_of_range", "A whole number, 1 or more.", key))
+    credit = data.get("credit_limit_minor")
+    if credit is not None and (not isinstance(credit, int) or credit < 0):
+        problems.append(
+            Problem("invalid_amount", "Whole minor units, 0 or more.", "credit_limit_minor")
+        )
+    try:
+        zoneinfo.ZoneInfo(str(data.get("timezone", "UTC")))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        problems.append(Problem("invalid_timezone", "An IANA time zone.", "timezone"))
+    problems += [
+        Problem("invalid_schedule", text, "schedule")
+        for text in schedule_problems(data.get("schedule") or {})
+    ]
+    known = _field_keys(str(data.get("vertical", "")), offers)
+    filters = data.get("filters") or {}
+    if filters:
+        problems += [
+            Problem(p.code, p.message, f"filters.{p.field}" if p.field else "filters")
+            for p in rules_problems(filters, known)
+        ]
+    shape, host = url_shape_problems(str(data.get("url", "")), "url", URL_MAX)
+    problems += shape
+    if not shape and (refused := host_problem(host, "url")) is not None:
+        problems.append(refused)
+    problems += _map_problems(data.get("field_map"), str(method), known)
+    problems += _headers_problems(data.get("headers") or {})
+    problems += _response_rule_problems(data)
+    problems += _secrets_problems(data.get("signing_secrets") or [])
+    return problems
+
+
+EDITABLE = (
+    "name", "vertical", "filters", "price_minor", "currency", "priority", "weight",
+    "exclusive", "schedule", "timezone", "credit_limit_minor", "method", "url", "field_map",
+    "headers", "accept_json_path", "accept_value", "accept_regex", "lead_id_json_path",
+    "signing_secrets", "pause_after_failures",
+)  # fmt: skip
+
+
+def buyer_create(
+    *, advertiser: Organization, offers: list[Offer] | None = None, **data: Any
+) -> Buyer:
+    """A new buyer campaign for an advertiser. Raises Invalid with every problem."""
+    offers = offers or []
+    unknown = sorted(set(data) - set(EDITABLE))
+    if unknown:
+        raise TypeError(f"unknown buyer settings: {', '.join(unknown)}")
+    data = {"currency": "USD", "method": DeliveryMethod.POST_JSON, **data}
+    problems = buyer_problems(data, offers)
+    if advertiser.kind != OrganizationKind.ADVERTISER:
+        problems.append(Problem("not_an_advertiser", "Buyers belong to advertisers.", None))
+    if any(o.vertical != data.get("vertical") for o in offers):
+        problems.append(Problem("offer_vertical", "Offers of the buyer's vertical.", "offers"))
+    if problems:
+        raise Invalid(problems)
+    buyer = Buyer.objects.create(advertiser=advertiser, **data)
+    if offers:
+        buyer.offers.set(offers)
+    return buyer
+
+
+def buyer_cap_set(
+    *, buyer: Buyer, period: str, max_leads: int | None = None, max_spend_minor: int | None = None
+) -> BuyerCap:
+    problems = []
+    if period not in CapPeriod.values:
+        problems.append(Problem("invalid_choice", "day, week or month.", "period"))
+    for key, value in (("max_leads", max_leads), ("max_spend_minor", max_spend_minor)):
+        if value is not None and (not isinstance(value, int) or value < 0):
+            problems.append(Problem("out_of_range", "A whole number, 0 or more.", key))
+    if max_leads is None and max_spend_minor is None:
+        problems.append(Problem("required", "Cap leads, spend or both.", None))
+    if problems:
+        raise Invalid(problems)
+    cap, _ = BuyerCap.objects.update_or_create(
+        buyer=buyer,
+        period=period,
+        defaults={"max_leads": max_leads, "max_spend_minor": max_spend_minor},
+    )
+    return cap

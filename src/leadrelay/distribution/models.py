@@ -1,0 +1,198 @@
+"""Buyers, what they are sent, and every try: the rows behind distribution.
+
+See leadrelay.distribution.services for routing and delivery.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from leadrelay.accounts.models import Organization
+from leadrelay.core.models import TimestampedModel
+from leadrelay.leads.models import Lead
+from leadrelay.offers.models import CapPeriod, Offer, Vertical
+
+
+class BuyerStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+
+
+class DeliveryMethod(models.TextChoices):
+    POST_JSON = "post_json", "HTTP POST, JSON body"
+    POST_FORM = "post_form", "HTTP POST, form body"
+    GET = "get", "HTTP GET, fields in the query"
+    POST_XML = "post_xml", "HTTP POST, XML body"
+
+
+class Buyer(TimestampedModel):
+    """An advertiser's buyer campaign: which leads it buys, at what price, when, how many,
+    and where they are sent."""
+
+    advertiser = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="buyers")
+    name = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=8, choices=BuyerStatus.choices, default=BuyerStatus.ACTIVE, db_index=True
+    )
+    # Which leads: the offers it buys from (none: every offer of the vertical) and filters
+    # in the rule language of qualification rules (leads/rules.py).
+    vertical = models.CharField(max_length=32, choices=Vertical.choices)
+    offers = models.ManyToManyField(Offer, blank=True, related_name="buyers")
+    filters = models.JSONField(default=dict, blank=True)
+    price_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default="USD")
+    priority = models.PositiveIntegerField(default=100, help_text="Lower goes first.")
+    weight = models.PositiveIntegerField(default=1)
+    exclusive = models.BooleanField(
+        default=True, help_text="Buys leads no one else buys; else shares them."
+    )
+    schedule = models.JSONField(default=dict, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    # Budget: what it may owe beyond its prepaid balance; null: no limit.
+    credit_limit_minor = models.BigIntegerField(null=True, blank=True)
+    # Delivery.
+    method = models.CharField(
+        max_length=16, choices=DeliveryMethod.choices, default=DeliveryMethod.POST_JSON
+    )
+    url = models.CharField(max_length=2000)
+    field_map = models.JSONField(
+        default=dict, help_text='Their field name → a template such as "{first_name}".'
+    )
+    headers = models.JSONField(default=dict, blank=True)
+    # Success: a 2xx status and, when set, a response rule.
+    accept_json_path = models.CharField(max_length=200, blank=True)
+    accept_value = models.CharField(max_length=200, blank=True)
+    accept_regex = models.CharField(max_length=200, blank=True)
+    lead_id_json_path = models.CharField(max_length=200, blank=True)
+    # Standard Webhooks signing secrets ("whsec_…"): the newest signs; all are sent
+    # while a rotation overlaps.
+    signing_secrets = models.JSONField(default=list, blank=True)
+    # Pausing after a run of failures.
+    pause_after_failures = models.PositiveIntegerField(default=20)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    paused_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["priority", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(price_minor__gte=0), name="buyer_price_non_negative"
+            ),
+            models.CheckConstraint(condition=models.Q(weight__gte=1), name="buyer_weight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BuyerCap(models.Model):
+    """At most `max_leads` leads and/or `max_spend_minor` per period in the buyer's time zone."""
+
+    buyer = models.ForeignKey(Buyer, on_delete=models.CASCADE, related_name="caps")
+    period = models.CharField(max_length=8, choices=CapPeriod.choices)
+    max_leads = models.PositiveIntegerField(null=True, blank=True)
+    max_spend_minor = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["buyer", "period"], name="buyer_cap_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.buyer_id} {self.period}: {self.max_leads} / {self.max_spend_minor}"
+
+
+class RoutingMode(models.TextChoices):
+    PRIORITY = "priority", "Priority waterfall"
+    WEIGHTED = "weighted", "Weighted round-robin"
+    HIGHEST_PRICE = "highest_price", "Highest price"
+    SHARED = "shared", "Send to every eligible buyer (shared)"
+
+
+class OfferRouting(models.Model):
+    """Whether an offer's approved leads are distributed to buyers, and how."""
+
+    offer = models.OneToOneField(Offer, on_delete=models.CASCADE, related_name="routing")
+    mode = models.CharField(
+        max_length=16, choices=RoutingMode.choices, default=RoutingMode.PRIORITY
+    )
+    max_buyers = models.PositiveIntegerField(
+        default=1, help_text="Shared leads: sold to at most this many buyers."
+    )
+    enabled = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"{self.offer_id}: {self.mode}"
+
+
+class RoutingDecision(models.Model):
+    """Which buyers were considered for a lead, why each was or wasn't chosen, and the order
+    they are tried in. `considered`: [{buyer, name, price_minor, eligible, reason}]."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="routing_decisions")
+    mode = models.CharField(max_length=16, choices=RoutingMode.choices)
+    considered = models.JSONField(default=list)
+    chosen = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id}: {self.mode} → {self.chosen}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    REJECTED = "rejected", "Rejected by the buyer"
+    FAILED = "failed", "Failed"
+
+
+class Delivery(models.Model):
+    """One lead sent to one buyer: once per (lead, buyer)."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="deliveries")
+    buyer = models.ForeignKey(Buyer, on_delete=models.PROTECT, related_name="deliveries")
+    decision = models.ForeignKey(
+        RoutingDecision, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    price_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    buyer_lead_id = models.CharField(max_length=200, blank=True)
+    # When the sale reached the ledger; until then its price counts against the budget here.
+    booked_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["lead", "buyer"], name="delivery_once_per_buyer")
+        ]
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id} → {self.buyer_id}: {self.status}"
+
+
+RESPONSE_KEEP = 2048
+
+
+class DeliveryAttempt(models.Model):
+    """One try: what was sent where, what came back (its first 2 KB), how long it took."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    response = models.TextField(blank=True)
+    outcome = models.CharField(max_length=16)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} @ {self.started_at}: {self.outcome}"
