@@ -258,3 +258,31 @@ def test_a_settled_or_not_due_delivery_is_left_alone(
     assert delivery_attempt(delivery_id=delivery.pk).attempted is False
     assert len(buyer_server.requests) == 1
     assert Buyer.objects.get().consecutive_failures == 0
+
+
+def test_a_delivered_lead_books_one_sale_for_the_buyer(
+    routed, affiliate, other_advertiser, network, buyer_server
+):
+    from leadrelay.ledger.checks import ledger_problems
+    from leadrelay.ledger.models import Transaction
+    from leadrelay.ledger.selectors import advertiser_balances
+    from leadrelay.reporting.selectors import dashboard_report
+
+    make_buyer(other_advertiser, buyer_server.url, price_minor=4200)
+    lead = new_lead(routed, affiliate)
+    (delivery,) = _send(lead)
+    _try(delivery)
+    _try(delivery)  # a repeated task books nothing more
+    sale = Transaction.objects.get(kind="sale")
+    assert sale.external_id == f"sale:{lead.pk}:{delivery.buyer_id}"
+    assert (sale.offer_id, sale.affiliate_id) == (routed.pk, affiliate.pk)
+    assert [
+        (b.currency, b.owed_minor) for b in advertiser_balances(organization=other_advertiser)
+    ] == [("USD", 4200)]
+    delivery.refresh_from_db()
+    assert delivery.booked_at is not None
+    today = timezone.now().date()
+    money = dashboard_report(organization=network, start=today, end=today).totals.money["USD"]
+    # The offer's own revenue (2500) at approval plus the buyer's price.
+    assert money.revenue_minor == 2500 + 4200
+    assert ledger_problems() == []

@@ -6,7 +6,8 @@ rows, and a task per delivery makes one try at a time (`delivery_attempt`):
 
 - **delivered**: a 2xx answer that passes the buyer's response rule (a JSON
   path equal to a value, and/or a regex found in the body); the buyer's lead id
-  is read when a path for it is set;
+  is read when a path for it is set, and the sale is booked in the ledger in
+  the same database transaction (`sale:<lead>:<buyer>`, so once);
 - **rejected**: a 2xx answer the rule refuses (the buyer said no);
 - **retried**: a timeout, a connection error, 5xx, 408 or 429, after a capped
   exponential delay with ±10 % jitter (`RETRY_DELAYS_SECONDS`, about 40 h in
@@ -60,6 +61,7 @@ from leadrelay.distribution.models import (
 )
 from leadrelay.distribution.routing import route
 from leadrelay.leads.models import Lead, LeadStatus
+from leadrelay.ledger.services import lead_sale_post
 
 SEND_TIMEOUT_SECONDS = 10.0
 PARSE_LIMIT = 65_536  # read this much of an answer to apply the response rule
@@ -284,7 +286,7 @@ def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
     with transaction.atomic():
         delivery = (
             Delivery.objects.select_for_update(of=("self",))
-            .select_related("buyer", "lead", "decision")
+            .select_related("buyer__advertiser", "lead", "decision")
             .get(pk=delivery_id)
         )
         buyer = Buyer.objects.select_for_update().get(pk=delivery.buyer_id)
@@ -296,6 +298,7 @@ def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
             outcome = delivery.status = DeliveryStatus.DELIVERED
             delivery.buyer_lead_id = verdict.buyer_lead_id
             delivery.last_error = ""
+            _sale_book(delivery, now)
         elif verdict is not None:
             outcome = delivery.status = DeliveryStatus.REJECTED
             delivery.last_error = _clean(verdict.reason, 500)
@@ -322,6 +325,22 @@ def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
         if delivery.status in (DeliveryStatus.REJECTED, DeliveryStatus.FAILED):
             _waterfall(delivery, timezone.now())
     return AttemptOutcome(attempted=True, status=delivery.status, retry_at=retry_at)
+
+
+def _sale_book(delivery: Delivery, at: datetime) -> None:
+    """Book the sale with the delivery's status, in the same database transaction."""
+    if delivery.price_minor > 0:
+        lead_sale_post(
+            lead_id=delivery.lead_id,
+            buyer_id=delivery.buyer_id,
+            offer_id=delivery.lead.offer_id,
+            affiliate_id=delivery.lead.affiliate_id,
+            buyer_advertiser=delivery.buyer.advertiser,
+            currency=delivery.currency,
+            price_minor=delivery.price_minor,
+            posted_at=at,
+        )
+    delivery.booked_at = at
 
 
 def _track_endpoint(buyer: Buyer, answer: Answer, verdict: Verdict | None) -> None:

@@ -89,6 +89,7 @@ class TransactionKind(models.TextChoices):
     HOLD_RELEASED = "hold_released", "Affiliate earnings out of hold"
     CLICKS = "clicks", "Clicks (CPC), booked in batches"
     CONVERSION = "conversion", "Conversion (CPA or RevShare)"
+    SALE = "sale", "Lead sold to a buyer"
     LEAD_RETURNED = "lead_returned", "Lead returned by the advertiser"
     REVERSAL = "reversal", "Reversal of an earlier transaction"
     ADJUSTMENT = "adjustment", "Manual adjustment"

@@ -265,6 +265,48 @@ def lead_approval_post(
     )
 
 
+def lead_sale_post(
+    *,
+    lead_id: int,
+    buyer_id: int,
+    offer_id: int,
+    affiliate_id: int | None,
+    buyer_advertiser: Organization,
+    currency: str,
+    price_minor: int,
+    posted_at: datetime | None = None,
+) -> tuple[Transaction, bool]:
+    """A lead delivered to a buyer: the buyer's advertiser owes the price, the network
+    earns it (the affiliate was paid at approval). Once per (lead, buyer)."""
+    return transaction_post(
+        external_id=f"sale:{lead_id}:{buyer_id}",
+        kind=TransactionKind.SALE,
+        postings=[
+            Posting(
+                account_for(
+                    organization=buyer_advertiser,
+                    role=AccountRole.ADVERTISER_RECEIVABLE,
+                    currency=currency,
+                ),
+                price_minor,
+            ),
+            Posting(
+                account_for(
+                    organization=network_organization(),
+                    role=AccountRole.NETWORK_REVENUE,
+                    currency=currency,
+                ),
+                -price_minor,
+            ),
+        ],
+        memo=f"Lead {lead_id} sold to buyer {buyer_id}",
+        lead_id=lead_id,
+        offer_id=offer_id,
+        affiliate_id=affiliate_id,
+        posted_at=posted_at,
+    )
+
+
 def hold_release_post(
     *,
     external_id: str,

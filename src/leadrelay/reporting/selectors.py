@@ -23,7 +23,12 @@ from leadrelay.tracking.models import Click, Fallback
 
 DIMENSIONS = ("day", "offer", "affiliate", "sub1")
 # The grouping expression for each dimension in clicks, leads and ledger entries.
-SALE_KINDS = [TransactionKind.LEAD_APPROVED, TransactionKind.CLICKS, TransactionKind.CONVERSION]
+SALE_KINDS = [
+    TransactionKind.LEAD_APPROVED,
+    TransactionKind.CLICKS,
+    TransactionKind.CONVERSION,
+    TransactionKind.SALE,
+]
 
 _PATHS: dict[str, tuple[Any, Any, Any]] = {
     "day": (
