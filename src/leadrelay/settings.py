@@ -212,6 +212,10 @@ LEADRELAY_POSTBACK_TIMEOUT_SECONDS = float(
 
 # Sweeps `leadrelay worker` runs beside its tasks: (dotted path of a no-argument callable,
 # every so many seconds).
+# Distribution (distribution/returns.py): an accepted buyer return also takes back the
+# affiliate's commission once no buyer keeps the lead.
+LEADRELAY_RETURNS_REVERSE_COMMISSION = _env_bool("LEADRELAY_RETURNS_REVERSE_COMMISSION", True)
+
 LEADRELAY_PERIODIC_JOBS = [
     ("leadrelay.postbacks.services.postback_deliveries_resume_now", 60.0),
     ("leadrelay.leads.idempotency.idempotency_records_prune", 3600.0),

@@ -177,6 +177,10 @@ def buyer_problems(data: Mapping[str, Any], offers: list[Offer]) -> list[Problem
         value = data.get(key, 1)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             problems.append(Problem("out_of_range", "A whole number, 1 or more.", key))
+    for key, top in (("return_window_days", 365), ("auto_accept_returns_bp", 10_000)):
+        value = data.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
+            problems.append(Problem("out_of_range", f"A whole number from 0 to {top}.", key))
     credit = data.get("credit_limit_minor")
     if credit is not None and (not isinstance(credit, int) or credit < 0):
         problems.append(
@@ -212,7 +216,7 @@ EDITABLE = (
     "name", "vertical", "filters", "price_minor", "currency", "priority", "weight",
     "exclusive", "schedule", "timezone", "credit_limit_minor", "method", "url", "field_map",
     "headers", "accept_json_path", "accept_value", "accept_regex", "lead_id_json_path",
-    "signing_secrets", "pause_after_failures",
+    "signing_secrets", "pause_after_failures", "return_window_days", "auto_accept_returns_bp",
 )  # fmt: skip
 
 

@@ -70,6 +70,10 @@ class Buyer(TimestampedModel):
     signing_secrets = models.JSONField(default=list, blank=True)
     # Pausing after a run of failures.
     pause_after_failures = models.PositiveIntegerField(default=20)
+    # Returns: within this many days of delivery; accepted without review up to this share
+    # of the month's deliveries (basis points; 0: every return is reviewed).
+    return_window_days = models.PositiveIntegerField(default=7)
+    auto_accept_returns_bp = models.PositiveIntegerField(default=0)
     consecutive_failures = models.PositiveIntegerField(default=0)
     paused_reason = models.CharField(max_length=500, blank=True)
 
@@ -141,6 +145,7 @@ class RoutingDecision(models.Model):
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     DELIVERED = "delivered", "Delivered"
+    RETURNED = "returned", "Returned by the buyer"
     REJECTED = "rejected", "Rejected by the buyer"
     FAILED = "failed", "Failed"
 
@@ -196,3 +201,30 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} @ {self.started_at}: {self.outcome}"
+
+
+class ReturnStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for review"
+    ACCEPTED = "accepted", "Accepted"
+    REFUSED = "refused", "Refused"
+
+
+class BuyerReturn(models.Model):
+    """A buyer sending back a lead it was delivered, with a reason code; once per delivery."""
+
+    delivery = models.OneToOneField(
+        Delivery, on_delete=models.PROTECT, related_name="return_request"
+    )
+    reason = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=8, choices=ReturnStatus.choices, default=ReturnStatus.PENDING
+    )
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id}: {self.reason} ({self.status})"

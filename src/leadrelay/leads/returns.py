@@ -33,9 +33,10 @@ from leadrelay.postbacks.services import affiliate_postbacks_enqueue
 _REASON_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 
 
-def _take_back(
+def lead_take_back(
     lead: Lead, *, to: LeadStatus, reason: str, actor: User | None, at: datetime
 ) -> None:
+    """Reverse an approved lead's bookings and mark it `to`; the caller holds its lock."""
     for suffix in ("released", "approved"):
         booked = Transaction.objects.filter(external_id=f"lead:{lead.pk}:{suffix}").first()
         if booked is not None:
@@ -101,7 +102,7 @@ def lead_return(
                 "return_window_closed",
                 f"Returns are accepted for {window} days after approval.",
             )
-        _take_back(lead, to=LeadStatus.RETURNED, reason=reason, actor=actor, at=now)
+        lead_take_back(lead, to=LeadStatus.RETURNED, reason=reason, actor=actor, at=now)
     return lead
 
 
@@ -114,7 +115,7 @@ def lead_reverse(
     staff_check(staff)
     with transaction.atomic():
         lead = _locked_approved(lead_id)
-        _take_back(
+        lead_take_back(
             lead,
             to=LeadStatus.REVERSED,
             reason=reason.strip()[:64],

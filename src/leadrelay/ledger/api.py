@@ -1,4 +1,4 @@
-"""Money in the JSON API: balances for any key's organization, and an advertiser's returns."""
+"""Money in the JSON API: balances for any key's organization."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from ninja import Field, Router, Schema
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
 from leadrelay.core.money import money_decimal
-from leadrelay.leads.returns import lead_return
-from leadrelay.leads.schemas import ErrorOut
 from leadrelay.ledger.selectors import advertiser_balances, affiliate_balances
 
 router = Router(tags=["money"])
@@ -52,28 +50,3 @@ def balances(request: HttpRequest) -> list[BalanceOut]:
             for b in advertiser_balances(organization=organization)
         ]
     return []
-
-
-class ReturnIn(Schema):
-    reason: str = Field(..., max_length=64, examples=["bad_phone"], description="A reason code.")
-
-
-class ReturnOut(Schema):
-    id: int
-    status: str
-    return_reason: str
-
-
-@router.post(
-    "/leads/{lead_id}/return",
-    auth=ApiKeyAuth(OrganizationKind.ADVERTISER),
-    response={200: ReturnOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
-    summary="Return a lead you bought",
-)
-def lead_return_api(request: HttpRequest, lead_id: int, payload: ReturnIn) -> ReturnOut:
-    """Within the offer's return window: the sale is reversed and the affiliate's payout
-    taken back. Errors: `returns_not_accepted`, `return_window_closed`, `lead_not_approved`."""
-    lead = lead_return(
-        lead_id=lead_id, by=request_api_key(request).organization, reason=payload.reason
-    )
-    return ReturnOut(id=lead.pk, status=lead.status, return_reason=lead.return_reason)

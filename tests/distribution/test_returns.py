@@ -1,0 +1,128 @@
+"""Buyers returning delivered leads: the window, auto-accept up to a rate, review, and what
+an accepted return takes back in the ledger."""
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from leadrelay.core.errors import Conflict, NotFound
+from leadrelay.distribution.delivery import delivery_attempt, lead_distribute
+from leadrelay.distribution.models import Delivery, OfferRouting
+from leadrelay.distribution.returns import buyer_return_decide, buyer_return_request
+from leadrelay.leads.models import Lead
+from leadrelay.ledger.checks import ledger_problems
+from leadrelay.ledger.selectors import advertiser_balances, affiliate_balances
+from tests.conftest import bearer
+from tests.distribution.conftest import make_buyer, new_lead
+from tests.factories import member
+
+
+def _owed(org):
+    return {b.currency: b.owed_minor for b in advertiser_balances(organization=org)}.get("USD", 0)
+
+
+def _earned(affiliate):
+    b = {x.currency: x for x in affiliate_balances(organization=affiliate)}.get("USD")
+    return b.available_minor + b.pending_minor if b else 0
+
+
+def _sold(offer, affiliate):
+    lead = new_lead(offer, affiliate)
+    for delivery in lead_distribute(lead_id=lead.pk):
+        delivery_attempt(delivery_id=delivery.pk)
+    return lead
+
+
+def test_an_auto_accepted_return_reverses_the_sale_and_the_commission(
+    routed, affiliate, other_advertiser, buyer_server
+):
+    make_buyer(other_advertiser, buyer_server.url, auto_accept_returns_bp=10_000)
+    lead = _sold(routed, affiliate)
+    assert _owed(other_advertiser) == 3000 and _earned(affiliate) == 1800
+    returned = buyer_return_request(lead_id=lead.pk, by=other_advertiser, reason="bad_phone")
+    assert returned.status == "accepted"
+    assert _owed(other_advertiser) == 0 and _earned(affiliate) == 0
+    assert Delivery.objects.get(lead=lead).status == "returned"
+    assert Lead.objects.get(pk=lead.pk).status == "returned"
+    with pytest.raises(Conflict) as again:
+        buyer_return_request(lead_id=lead.pk, by=other_advertiser, reason="bad_phone")
+    assert again.value.code == "already_returned"
+    assert ledger_problems() == []
+
+
+def test_returns_beyond_the_rate_wait_for_review(
+    routed, affiliate, other_advertiser, network, buyer_server
+):
+    make_buyer(other_advertiser, buyer_server.url, auto_accept_returns_bp=2500)  # 25 %
+    leads = [_sold(routed, affiliate) for _ in range(4)]
+    first = buyer_return_request(lead_id=leads[0].pk, by=other_advertiser, reason="bad_phone")
+    second = buyer_return_request(lead_id=leads[1].pk, by=other_advertiser, reason="bad_phone")
+    assert (first.status, second.status) == ("accepted", "pending")
+    assert _owed(other_advertiser) == 9000
+    staff = member(network)
+    buyer_return_decide(return_id=second.pk, accept=False, staff=staff)
+    assert _owed(other_advertiser) == 9000
+    with pytest.raises(Conflict):
+        buyer_return_decide(return_id=second.pk, accept=True, staff=staff)
+    third = buyer_return_request(lead_id=leads[2].pk, by=other_advertiser, reason="fake")
+    buyer_return_decide(return_id=third.pk, accept=True, staff=staff)
+    assert _owed(other_advertiser) == 6000
+
+
+def test_a_shared_lead_keeps_its_commission_while_another_buyer_keeps_it(
+    routed, affiliate, other_advertiser, advertiser, buyer_server, settings
+):
+    OfferRouting.objects.filter(offer=routed).update(mode="shared", max_buyers=2)
+    make_buyer(other_advertiser, buyer_server.url, exclusive=False, auto_accept_returns_bp=10_000)
+    make_buyer(advertiser, buyer_server.url, exclusive=False, auto_accept_returns_bp=10_000)
+    lead = _sold(routed, affiliate)
+    buyer_return_request(lead_id=lead.pk, by=other_advertiser, reason="dup")
+    assert _earned(affiliate) == 1800  # the other buyer still has it
+    buyer_return_request(lead_id=lead.pk, by=advertiser, reason="dup")
+    assert _earned(affiliate) == 0
+
+
+def test_the_network_may_keep_commissions_on_returns(
+    routed, affiliate, other_advertiser, buyer_server, settings
+):
+    settings.LEADRELAY_RETURNS_REVERSE_COMMISSION = False
+    make_buyer(other_advertiser, buyer_server.url, auto_accept_returns_bp=10_000)
+    lead = _sold(routed, affiliate)
+    buyer_return_request(lead_id=lead.pk, by=other_advertiser, reason="bad_phone")
+    assert _owed(other_advertiser) == 0 and _earned(affiliate) == 1800
+    assert Lead.objects.get(pk=lead.pk).status == "approved"
+
+
+def test_late_or_foreign_returns_are_refused(
+    routed, affiliate, other_advertiser, advertiser, buyer_server
+):
+    make_buyer(other_advertiser, buyer_server.url, return_window_days=3)
+    lead = _sold(routed, affiliate)
+    with pytest.raises(Conflict) as late:
+        buyer_return_request(
+            lead_id=lead.pk,
+            by=other_advertiser,
+            reason="late",
+            now=timezone.now() + dt.timedelta(days=4),
+        )
+    assert late.value.code == "return_window_closed"
+    from leadrelay.accounts.models import Organization
+
+    stranger = Organization.objects.create(name="Stranger", slug="stranger", kind="advertiser")
+    with pytest.raises(NotFound):
+        buyer_return_request(lead_id=lead.pk, by=stranger, reason="mine")
+
+
+def test_a_buyer_returns_through_the_api(routed, affiliate, other_advertiser, buyer_server):
+    make_buyer(other_advertiser, buyer_server.url)
+    lead = _sold(routed, affiliate)
+    response = Client().post(
+        f"/api/v1/leads/{lead.pk}/return",
+        {"reason": "bad_phone"},
+        content_type="application/json",
+        **bearer(other_advertiser),
+    )
+    assert response.status_code == 200, response.content
+    assert response.json() == {"id": lead.pk, "status": "pending", "return_reason": "bad_phone"}
