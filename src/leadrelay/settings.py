@@ -212,6 +212,16 @@ LEADRELAY_POSTBACK_TIMEOUT_SECONDS = float(
 
 # Sweeps `leadrelay worker` runs beside its tasks: (dotted path of a no-argument callable,
 # every so many seconds).
+# Outgoing mail (lead deliveries by email): an SMTP server.
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = os.environ.get("LEADRELAY_SMTP_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("LEADRELAY_SMTP_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("LEADRELAY_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("LEADRELAY_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("LEADRELAY_SMTP_STARTTLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("LEADRELAY_MAIL_FROM", "leads@leadrelay.invalid")
+
 # Distribution (distribution/returns.py): an accepted buyer return also takes back the
 # affiliate's commission once no buyer keeps the lead.
 LEADRELAY_RETURNS_REVERSE_COMMISSION = _env_bool("LEADRELAY_RETURNS_REVERSE_COMMISSION", True)

@@ -16,6 +16,8 @@ import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
+
 from leadrelay.accounts.models import Organization, OrganizationKind
 from leadrelay.core.errors import Invalid, Problem
 from leadrelay.core.money import currency_is_valid
@@ -158,6 +160,25 @@ def buyer_secret_new() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def _email_problems(data: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    addresses = [a.strip() for a in str(data.get("email_to", "")).split(",") if a.strip()]
+    if not addresses or len(addresses) > 10:
+        problems.append(Problem("email_to_required", "1 to 10 addresses.", "email_to"))
+    for address in addresses:
+        try:
+            validate_email(address, check_deliverability=False)
+        except EmailNotValidError as exc:
+            problems.append(Problem("invalid_email", f"{address}: {exc}", "email_to"))
+    subject = str(data.get("email_subject", ""))
+    if len(subject) > 200 or "\n" in subject or "\r" in subject:
+        problems.append(Problem("invalid_subject", "One line, 200 characters.", "email_subject"))
+    for key in ("accept_json_path", "accept_regex", "lead_id_json_path", "url"):
+        if data.get(key):
+            problems.append(Problem("not_for_email", "Email deliveries have no answer.", key))
+    return problems
+
+
 def buyer_problems(data: Mapping[str, Any], offers: list[Offer]) -> list[Problem]:
     """Everything wrong with a buyer's settings."""
     problems: list[Problem] = []
@@ -201,10 +222,13 @@ def buyer_problems(data: Mapping[str, Any], offers: list[Offer]) -> list[Problem
             Problem(p.code, p.message, f"filters.{p.field}" if p.field else "filters")
             for p in rules_problems(filters, known)
         ]
-    shape, host = url_shape_problems(str(data.get("url", "")), "url", URL_MAX)
-    problems += shape
-    if not shape and (refused := host_problem(host, "url")) is not None:
-        problems.append(refused)
+    if method == DeliveryMethod.EMAIL:
+        problems += _email_problems(data)
+    else:
+        shape, host = url_shape_problems(str(data.get("url", "")), "url", URL_MAX)
+        problems += shape
+        if not shape and (refused := host_problem(host, "url")) is not None:
+            problems.append(refused)
     problems += _map_problems(data.get("field_map"), str(method), known)
     problems += _headers_problems(data.get("headers") or {})
     problems += _response_rule_problems(data)
@@ -217,6 +241,7 @@ EDITABLE = (
     "exclusive", "schedule", "timezone", "credit_limit_minor", "method", "url", "field_map",
     "headers", "accept_json_path", "accept_value", "accept_regex", "lead_id_json_path",
     "signing_secrets", "pause_after_failures", "return_window_days", "auto_accept_returns_bp",
+    "email_to", "email_subject",
 )  # fmt: skip
 
 

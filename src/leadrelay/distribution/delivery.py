@@ -31,6 +31,8 @@ from __future__ import annotations
 import json
 import random
 import re
+import smtplib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +40,7 @@ from typing import Any
 from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -178,6 +181,44 @@ def delivery_request(delivery: Delivery, now: datetime) -> Request:
     return Request("GET" if buyer.method == DeliveryMethod.GET else "POST", url, headers, body)
 
 
+def _email_send(delivery: Delivery) -> Answer:
+    """The lead as a plain-text email, one "field: value" line per mapped field. A refusal
+    by the server (5xx) fails; a connection problem or a 4xx is tried again."""
+    buyer, lead = delivery.buyer, delivery.lead
+    values = lead_values(lead, delivery.price_minor, delivery.currency)
+    fields = mapped_fields(buyer.field_map, values)
+    subject = mapped_fields({"s": buyer.email_subject or "New lead {lead_id}"}, values)["s"]
+    message = EmailMessage(
+        subject=subject.replace("\n", " ").replace("\r", " ")[:200],
+        body="\n".join(f"{k}: {v}" for k, v in fields.items()) + "\n",
+        to=[a.strip() for a in buyer.email_to.split(",") if a.strip()],
+        headers={"X-Leadrelay-Lead": str(lead.pk)},
+    )
+    started = time.monotonic()
+    try:
+        message.send()
+    except smtplib.SMTPResponseException as exc:
+        ms = int((time.monotonic() - started) * 1000)
+        text = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"[:500]
+        return Answer(error=text, retryable=400 <= exc.smtp_code < 500, duration_ms=ms)
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused = "; ".join(
+            f"{address} ({code} {reply.decode(errors='replace')})"
+            for address, (code, reply) in sorted(exc.recipients.items())
+        )
+        return Answer(error=f"SMTP recipients refused: {refused}"[:500])
+    except (smtplib.SMTPException, OSError) as exc:
+        ms = int((time.monotonic() - started) * 1000)
+        return Answer(
+            error=f"smtp: {type(exc).__name__}: {exc}"[:500], retryable=True, duration_ms=ms
+        )
+    return Answer(
+        status_code=250,
+        body="accepted by the mail server",
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
+
+
 # --- reading the answer -----------------------------------------------------------------
 
 _PATH_TOKEN_RE = re.compile(r"\.([A-Za-z0-9_-]+)|\[(\d+)\]")
@@ -275,6 +316,8 @@ def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
     buyer = delivery.buyer
     if buyer.status != BuyerStatus.ACTIVE:
         answer = Answer(error=f"buyer paused: {buyer.paused_reason or 'by its owner'}")
+    elif buyer.method == DeliveryMethod.EMAIL:
+        answer = _email_send(delivery)
     else:
         answer = safe_call(
             delivery_request(delivery, now),

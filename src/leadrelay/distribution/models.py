@@ -24,6 +24,7 @@ class DeliveryMethod(models.TextChoices):
     POST_FORM = "post_form", "HTTP POST, form body"
     GET = "get", "HTTP GET, fields in the query"
     POST_XML = "post_xml", "HTTP POST, XML body"
+    EMAIL = "email", "Email"
 
 
 class Buyer(TimestampedModel):
@@ -55,7 +56,9 @@ class Buyer(TimestampedModel):
     method = models.CharField(
         max_length=16, choices=DeliveryMethod.choices, default=DeliveryMethod.POST_JSON
     )
-    url = models.CharField(max_length=2000)
+    url = models.CharField(max_length=2000, blank=True)
+    email_to = models.CharField(max_length=500, blank=True, help_text="Comma separated.")
+    email_subject = models.CharField(max_length=200, blank=True)
     field_map = models.JSONField(
         default=dict, help_text='Their field name → a template such as "{first_name}".'
     )
