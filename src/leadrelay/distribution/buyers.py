@@ -224,6 +224,10 @@ def buyer_problems(data: Mapping[str, Any], offers: list[Offer]) -> list[Problem
         ]
     if method == DeliveryMethod.EMAIL:
         problems += _email_problems(data)
+    elif method == DeliveryMethod.PULL:
+        for key in ("url", "email_to", "accept_json_path", "accept_regex", "lead_id_json_path"):
+            if data.get(key):
+                problems.append(Problem("not_for_pull", "A pull buyer fetches its leads.", key))
     else:
         shape, host = url_shape_problems(str(data.get("url", "")), "url", URL_MAX)
         problems += shape
@@ -261,6 +265,7 @@ def buyer_create(
         problems.append(Problem("offer_vertical", "Offers of the buyer's vertical.", "offers"))
     if problems:
         raise Invalid(problems)
+    data["field_map"] = [[name, template] for name, template in data["field_map"].items()]
     buyer = Buyer.objects.create(advertiser=advertiser, **data)
     if offers:
         buyer.offers.set(offers)

@@ -97,16 +97,18 @@ def _delivery_start(
     from leadrelay.distribution.tasks import delivery_send  # tasks import this module
 
     buyer = Buyer.objects.get(pk=buyer_id)
+    pulled = buyer.method == DeliveryMethod.PULL  # waits for the buyer to fetch it
     delivery = Delivery.objects.create(
         lead=lead,
         buyer=buyer,
         decision=decision,
         price_minor=buyer.price_minor,
         currency=buyer.currency,
-        next_attempt_at=now,
+        next_attempt_at=None if pulled else now,
         created_at=now,
     )
-    transaction.on_commit(lambda: delivery_send.enqueue(delivery.pk), robust=True)
+    if not pulled:
+        transaction.on_commit(lambda: delivery_send.enqueue(delivery.pk), robust=True)
     return delivery
 
 
@@ -161,7 +163,7 @@ def _body(method: str, fields: Mapping[str, str]) -> tuple[bytes, str]:
 def delivery_request(delivery: Delivery, now: datetime) -> Request:
     buyer, lead = delivery.buyer, delivery.lead
     fields = mapped_fields(
-        buyer.field_map, lead_values(lead, delivery.price_minor, delivery.currency)
+        buyer.mapping(), lead_values(lead, delivery.price_minor, delivery.currency)
     )
     body, content_type = _body(buyer.method, fields)
     url = buyer.url
@@ -186,7 +188,7 @@ def _email_send(delivery: Delivery) -> Answer:
     by the server (5xx) fails; a connection problem or a 4xx is tried again."""
     buyer, lead = delivery.buyer, delivery.lead
     values = lead_values(lead, delivery.price_minor, delivery.currency)
-    fields = mapped_fields(buyer.field_map, values)
+    fields = mapped_fields(buyer.mapping(), values)
     subject = mapped_fields({"s": buyer.email_subject or "New lead {lead_id}"}, values)["s"]
     message = EmailMessage(
         subject=subject.replace("\n", " ").replace("\r", " ")[:200],
@@ -295,6 +297,8 @@ def _claim(delivery_id: int, now: datetime) -> Delivery | None:
         )
         if delivery is None or delivery.status != DeliveryStatus.PENDING:
             return None
+        if delivery.buyer.method == DeliveryMethod.PULL:
+            return None  # waits for the buyer to fetch it (pull.py)
         if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
             return None  # not due, or another worker is sending it
         delivery.next_attempt_at = now + timedelta(seconds=CLAIM_SECONDS)
@@ -341,7 +345,7 @@ def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
             outcome = delivery.status = DeliveryStatus.DELIVERED
             delivery.buyer_lead_id = verdict.buyer_lead_id
             delivery.last_error = ""
-            _sale_book(delivery, now)
+            sale_book(delivery, now)
         elif verdict is not None:
             outcome = delivery.status = DeliveryStatus.REJECTED
             delivery.last_error = _clean(verdict.reason, 500)
@@ -370,7 +374,7 @@ def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
     return AttemptOutcome(attempted=True, status=delivery.status, retry_at=retry_at)
 
 
-def _sale_book(delivery: Delivery, at: datetime) -> None:
+def sale_book(delivery: Delivery, at: datetime) -> None:
     """Book the sale with the delivery's status, in the same database transaction."""
     if delivery.price_minor > 0:
         lead_sale_post(

@@ -25,6 +25,7 @@ class DeliveryMethod(models.TextChoices):
     GET = "get", "HTTP GET, fields in the query"
     POST_XML = "post_xml", "HTTP POST, XML body"
     EMAIL = "email", "Email"
+    PULL = "pull", "The buyer fetches its leads (API or CSV)"
 
 
 class Buyer(TimestampedModel):
@@ -59,9 +60,9 @@ class Buyer(TimestampedModel):
     url = models.CharField(max_length=2000, blank=True)
     email_to = models.CharField(max_length=500, blank=True, help_text="Comma separated.")
     email_subject = models.CharField(max_length=200, blank=True)
-    field_map = models.JSONField(
-        default=dict, help_text='Their field name → a template such as "{first_name}".'
-    )
+    # [[their field name, template such as "{first_name}"], …]: a list, because PostgreSQL's
+    # jsonb does not keep an object's key order and buyers' formats may depend on it.
+    field_map = models.JSONField(default=list)
     headers = models.JSONField(default=dict, blank=True)
     # Success: a 2xx status and, when set, a response rule.
     accept_json_path = models.CharField(max_length=200, blank=True)
@@ -91,6 +92,10 @@ class Buyer(TimestampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def mapping(self) -> dict[str, str]:
+        """The field map in its order."""
+        return {name: template for name, template in self.field_map}
 
 
 class BuyerCap(models.Model):
