@@ -226,13 +226,18 @@ DEFAULT_FROM_EMAIL = os.environ.get("LEADRELAY_MAIL_FROM", "leads@leadrelay.inva
 # affiliate's commission once no buyer keeps the lead.
 LEADRELAY_RETURNS_REVERSE_COMMISSION = _env_bool("LEADRELAY_RETURNS_REVERSE_COMMISSION", True)
 
+# How often the worker re-queues sends a crashed worker or a lost task left behind, and how
+# long a worker's claim on a delivery lasts (longer than one try).
+_RESUME_SWEEP = float(os.environ.get("LEADRELAY_RESUME_SWEEP_SECONDS", "60"))
+LEADRELAY_DELIVERY_CLAIM_SECONDS = float(os.environ.get("LEADRELAY_DELIVERY_CLAIM_SECONDS", "60"))
+
 LEADRELAY_PERIODIC_JOBS = [
-    ("leadrelay.postbacks.services.postback_deliveries_resume_now", 60.0),
+    ("leadrelay.postbacks.services.postback_deliveries_resume_now", _RESUME_SWEEP),
     ("leadrelay.leads.idempotency.idempotency_records_prune", 3600.0),
     ("leadrelay.core.ratelimit.rate_counters_prune", 300.0),
     ("leadrelay.leads.hold.leads_hold_release_now", 60.0),
     ("leadrelay.ledger.earnings.earnings_book_now", 300.0),
-    ("leadrelay.distribution.delivery.deliveries_resume_now", 60.0),
+    ("leadrelay.distribution.delivery.deliveries_resume_now", _RESUME_SWEEP),
 ]
 
 # Rate limits (core/ratelimit.py): name -> (requests, per seconds).

@@ -40,6 +40,7 @@ from typing import Any
 from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
+from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
@@ -71,7 +72,6 @@ PARSE_LIMIT = 65_536  # read this much of an answer to apply the response rule
 RETRY_DELAYS_SECONDS = (30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800, 28800)
 MAX_ATTEMPTS = len(RETRY_DELAYS_SECONDS) + 1
 RETRY_JITTER = 0.1
-CLAIM_SECONDS = 60  # longer than one try (10 s)
 
 
 def lead_distribute(*, lead_id: int, now: datetime | None = None) -> list[Delivery]:
@@ -301,7 +301,10 @@ def _claim(delivery_id: int, now: datetime) -> Delivery | None:
             return None  # waits for the buyer to fetch it (pull.py)
         if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
             return None  # not due, or another worker is sending it
-        delivery.next_attempt_at = now + timedelta(seconds=CLAIM_SECONDS)
+        # Longer than one try (10 s): a worker killed mid-try leaves it due again after this.
+        delivery.next_attempt_at = now + timedelta(
+            seconds=settings.LEADRELAY_DELIVERY_CLAIM_SECONDS
+        )
         delivery.save(update_fields=["next_attempt_at", "updated_at"])
     return delivery
 

@@ -47,7 +47,13 @@ class Command(BaseCommand):
             ).start()
         try:
             if settings.REDIS_URL:
-                call_command("rqworker", options["queue"], with_scheduler=True)
+                # django-tasks-rq's own Job class runs Task objects; RQ's default can't.
+                call_command(
+                    "rqworker",
+                    options["queue"],
+                    with_scheduler=True,
+                    job_class="django_tasks_rq.Job",
+                )
             else:
                 call_command("db_worker", queue_name=options["queue"])
         finally:
