@@ -24,11 +24,11 @@ from leadrelay.core.money import currency_is_valid
 from leadrelay.core.outbound import host_problem, url_shape_problems
 from leadrelay.distribution.models import Buyer, BuyerCap, DeliveryMethod
 from leadrelay.leads.rules import rules_problems
-from leadrelay.offers.models import CapPeriod, Offer, OfferField, Vertical
+from leadrelay.offers.models import CapPeriod, FieldType, Offer, OfferField, Vertical
 from leadrelay.offers.targeting import schedule_problems
 
 LEAD_MACROS = frozenset(
-    {"lead_id", "offer_id", "sub1", "sub2", "sub3", "sub4", "sub5", "country", "price"}
+    {"lead_id", "offer_id", "sub1", "sub2", "sub3", "sub4", "sub5", "country", "price", "ping_id"}
 )
 MACRO_RE = re.compile(r"\{([a-zA-Z0-9_]{1,64})\}")
 _XML_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
@@ -179,6 +179,58 @@ def _email_problems(data: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+# Never in a ping: who the lead is. (Fields of type email or phone are personal too.)
+PERSONAL_KEYS = frozenset(
+    {"first_name", "last_name", "name", "full_name", "address", "address1", "address2",
+     "street", "email", "phone", "birth_date", "dob", "ssn"}
+)  # fmt: skip
+
+
+def _ping_problems(data: Mapping[str, Any], known: set[str], offers: list[Offer]) -> list[Problem]:
+    if not data.get("ping_url"):
+        return []
+    shape, host = url_shape_problems(str(data["ping_url"]), "ping_url", URL_MAX)
+    problems = list(shape)
+    if not shape and (refused := host_problem(host, "ping_url")) is not None:
+        problems.append(refused)
+    ping_map = data.get("ping_field_map") or {}
+    if ping_map:
+        problems += [
+            Problem(p.code, p.message, "ping_" + (p.field or "field_map"))
+            for p in _map_problems(ping_map, DeliveryMethod.POST_JSON, known)
+        ]
+    personal_fields = set(PERSONAL_KEYS)
+    typed = OfferField.objects.filter(type__in=[FieldType.EMAIL, FieldType.PHONE])
+    if offers:
+        typed = typed.filter(offer__in=offers)
+    personal_fields |= set(typed.values_list("key", flat=True))
+    if isinstance(ping_map, Mapping):
+        for name, template in ping_map.items():
+            personal = sorted(set(MACRO_RE.findall(str(template))) & personal_fields)
+            if personal:
+                problems.append(
+                    Problem(
+                        "personal_field_in_ping",
+                        f"A ping carries no personal data: {', '.join(personal)}.",
+                        f"ping_field_map.{name}",
+                    )
+                )
+    path = data.get("bid_json_path") or ""
+    if not JSON_PATH_RE.match(path):
+        problems.append(
+            Problem("invalid_json_path", "Where the bid is, e.g. $.bid.", "bid_json_path")
+        )
+    ping_id_path = data.get("ping_id_json_path") or ""
+    if ping_id_path and not JSON_PATH_RE.match(ping_id_path):
+        problems.append(
+            Problem("invalid_json_path", "A path such as $.ping_id.", "ping_id_json_path")
+        )
+    timeout = data.get("ping_timeout_ms", 1000)
+    if not isinstance(timeout, int) or not 50 <= timeout <= 10_000:
+        problems.append(Problem("out_of_range", "50 to 10000 ms.", "ping_timeout_ms"))
+    return problems
+
+
 def buyer_problems(data: Mapping[str, Any], offers: list[Offer]) -> list[Problem]:
     """Everything wrong with a buyer's settings."""
     problems: list[Problem] = []
@@ -234,6 +286,7 @@ def buyer_problems(data: Mapping[str, Any], offers: list[Offer]) -> list[Problem
         if not shape and (refused := host_problem(host, "url")) is not None:
             problems.append(refused)
     problems += _map_problems(data.get("field_map"), str(method), known)
+    problems += _ping_problems(data, known, offers)
     problems += _headers_problems(data.get("headers") or {})
     problems += _response_rule_problems(data)
     problems += _secrets_problems(data.get("signing_secrets") or [])
@@ -245,7 +298,8 @@ EDITABLE = (
     "exclusive", "schedule", "timezone", "credit_limit_minor", "method", "url", "field_map",
     "headers", "accept_json_path", "accept_value", "accept_regex", "lead_id_json_path",
     "signing_secrets", "pause_after_failures", "return_window_days", "auto_accept_returns_bp",
-    "email_to", "email_subject",
+    "email_to", "email_subject", "ping_url", "ping_field_map", "bid_json_path",
+    "ping_id_json_path", "ping_timeout_ms",
 )  # fmt: skip
 
 
@@ -266,6 +320,7 @@ def buyer_create(
     if problems:
         raise Invalid(problems)
     data["field_map"] = [[name, template] for name, template in data["field_map"].items()]
+    data["ping_field_map"] = [[k, v] for k, v in (data.get("ping_field_map") or {}).items()]
     buyer = Buyer.objects.create(advertiser=advertiser, **data)
     if offers:
         buyer.offers.set(offers)

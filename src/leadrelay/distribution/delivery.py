@@ -48,11 +48,10 @@ from standardwebhooks import Webhook
 
 from leadrelay import __version__
 from leadrelay.core.errors import Conflict, NotFound
-from leadrelay.core.money import money_decimal
 from leadrelay.core.outbound import Answer, Request, safe_call
-from leadrelay.distribution.buyers import MACRO_RE
 from leadrelay.distribution.models import (
     RESPONSE_KEEP,
+    BidStatus,
     Buyer,
     BuyerStatus,
     Delivery,
@@ -60,10 +59,13 @@ from leadrelay.distribution.models import (
     DeliveryMethod,
     DeliveryStatus,
     OfferRouting,
+    PingBid,
     RoutingDecision,
     RoutingMode,
 )
-from leadrelay.distribution.routing import route
+from leadrelay.distribution.payload import json_path_get, lead_values, mapped_fields
+from leadrelay.distribution.pingpost import auction_run
+from leadrelay.distribution.routing import candidates_for, route
 from leadrelay.leads.models import Lead, LeadStatus
 from leadrelay.ledger.services import lead_sale_post
 
@@ -78,11 +80,13 @@ def lead_distribute(*, lead_id: int, now: datetime | None = None) -> list[Delive
     """Route an approved lead once and start its deliveries. Returns the new deliveries
     (none when it was routed before, or no buyer may have it)."""
     now = now or timezone.now()
+    routing = OfferRouting.objects.filter(offer__leads=lead_id, enabled=True).first()
+    if routing is not None and routing.mode == RoutingMode.PING_POST:
+        return _ping_post_distribute(lead_id, routing, now)
     with transaction.atomic():
         lead = Lead.objects.select_for_update().select_related("offer").filter(pk=lead_id).first()
         if lead is None or lead.status != LeadStatus.APPROVED:
             return []
-        routing = OfferRouting.objects.filter(offer=lead.offer, enabled=True).first()
         if routing is None or RoutingDecision.objects.filter(lead=lead).exists():
             return []
         decision = route(lead, routing, now)
@@ -98,11 +102,15 @@ def _delivery_start(
 
     buyer = Buyer.objects.get(pk=buyer_id)
     pulled = buyer.method == DeliveryMethod.PULL  # waits for the buyer to fetch it
+    won: dict[str, Any] = next(
+        (c for c in decision.considered if c["buyer"] == buyer_id and "bid_minor" in c), {}
+    )
     delivery = Delivery.objects.create(
         lead=lead,
         buyer=buyer,
         decision=decision,
-        price_minor=buyer.price_minor,
+        price_minor=won.get("bid_minor", buyer.price_minor),
+        ping_id=won.get("ping_id", ""),
         currency=buyer.currency,
         next_attempt_at=None if pulled else now,
         created_at=now,
@@ -110,6 +118,72 @@ def _delivery_start(
     if not pulled:
         transaction.on_commit(lambda: delivery_send.enqueue(delivery.pk), robust=True)
     return delivery
+
+
+def _ping_post_distribute(lead_id: int, routing: OfferRouting, now: datetime) -> list[Delivery]:
+    """Run the auction outside any database transaction (it waits on buyers), then record it
+    and post to the best bid, unless another worker routed the lead meanwhile."""
+    lead = Lead.objects.select_related("offer").filter(pk=lead_id).first()
+    if lead is None or lead.status != LeadStatus.APPROVED:
+        return []
+    if RoutingDecision.objects.filter(lead=lead).exists():
+        return []
+    candidates = candidates_for(lead, routing, now)
+    pinged = [c.buyer for c in candidates if c.eligible and c.buyer.ping_url]
+    bids = {bid.buyer.pk: bid for bid in auction_run(lead, pinged, routing, now)}
+    winners = sorted(
+        (b for b in bids.values() if b.status == BidStatus.BID),
+        key=lambda b: (-(b.bid_minor or 0), b.buyer.priority, b.buyer.pk),
+    )
+    rank = {b.buyer.pk: i + 1 for i, b in enumerate(winners)}
+    considered = []
+    for c in candidates:
+        row: dict[str, Any] = {
+            "buyer": c.buyer.pk,
+            "name": c.buyer.name,
+            "price_minor": c.buyer.price_minor,
+            "eligible": c.eligible,
+        }
+        bid = bids.get(c.buyer.pk)
+        if c.reason:
+            row["reason"] = c.reason
+        elif bid is None:
+            row["reason"] = "no_ping_url"
+        elif bid.status == BidStatus.BID:
+            row.update(
+                reason=f"rank:{rank[c.buyer.pk]}", bid_minor=bid.bid_minor, ping_id=bid.ping_id
+            )
+        else:
+            row.update(reason=f"{bid.status}", bid_minor=bid.bid_minor)
+            row.pop("bid_minor") if bid.bid_minor is None else None
+        considered.append(row)
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        if RoutingDecision.objects.filter(lead=lead).exists():
+            return []
+        decision = RoutingDecision.objects.create(
+            lead=lead,
+            mode=routing.mode,
+            considered=considered,
+            chosen=[b.buyer.pk for b in winners],
+            created_at=now,
+        )
+        PingBid.objects.bulk_create(
+            PingBid(
+                decision=decision,
+                buyer=bid.buyer,
+                status=bid.status,
+                bid_minor=bid.bid_minor,
+                ping_id=bid.ping_id,
+                duration_ms=bid.duration_ms,
+                error=bid.error,
+                response=_clean(bid.response, RESPONSE_KEEP),
+            )
+            for bid in bids.values()
+        )
+        if not winners:
+            return []
+        return [_delivery_start(lead, winners[0].buyer.pk, decision, now)]
 
 
 def _waterfall(delivery: Delivery, now: datetime) -> Delivery | None:
@@ -129,25 +203,6 @@ def _waterfall(delivery: Delivery, now: datetime) -> Delivery | None:
 # --- building the request ---------------------------------------------------------------
 
 
-def lead_values(lead: Lead, price_minor: int, currency: str) -> dict[str, str]:
-    values = {k: "" if v is None else str(v) for k, v in lead.fields.items()}
-    values.update(
-        lead_id=str(lead.pk),
-        offer_id=str(lead.offer_id),
-        price=money_decimal(price_minor, currency),
-        country=str(lead.fields.get("country", "")),
-        **{f"sub{i}": getattr(lead, f"sub{i}") for i in range(1, 6)},
-    )
-    return values
-
-
-def mapped_fields(field_map: Mapping[str, str], values: Mapping[str, str]) -> dict[str, str]:
-    return {
-        name: MACRO_RE.sub(lambda m: values.get(m.group(1), ""), template)
-        for name, template in field_map.items()
-    }
-
-
 def _body(method: str, fields: Mapping[str, str]) -> tuple[bytes, str]:
     if method == DeliveryMethod.POST_JSON:
         return json.dumps(fields, ensure_ascii=False).encode(), "application/json"
@@ -163,7 +218,8 @@ def _body(method: str, fields: Mapping[str, str]) -> tuple[bytes, str]:
 def delivery_request(delivery: Delivery, now: datetime) -> Request:
     buyer, lead = delivery.buyer, delivery.lead
     fields = mapped_fields(
-        buyer.mapping(), lead_values(lead, delivery.price_minor, delivery.currency)
+        buyer.mapping(),
+        lead_values(lead, delivery.price_minor, delivery.currency, delivery.ping_id),
     )
     body, content_type = _body(buyer.method, fields)
     url = buyer.url
@@ -222,21 +278,6 @@ def _email_send(delivery: Delivery) -> Answer:
 
 
 # --- reading the answer -----------------------------------------------------------------
-
-_PATH_TOKEN_RE = re.compile(r"\.([A-Za-z0-9_-]+)|\[(\d+)\]")
-
-
-def json_path_get(document: Any, path: str) -> Any:
-    """`$.a.b[0]` → document["a"]["b"][0]; None when any step is missing."""
-    node = document
-    for name, index in _PATH_TOKEN_RE.findall(path[1:]):
-        if name and isinstance(node, dict):
-            node = node.get(name)
-        elif index and isinstance(node, list) and int(index) < len(node):
-            node = node[int(index)]
-        else:
-            return None
-    return node
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,12 @@ class Buyer(TimestampedModel):
     accept_value = models.CharField(max_length=200, blank=True)
     accept_regex = models.CharField(max_length=200, blank=True)
     lead_id_json_path = models.CharField(max_length=200, blank=True)
+    # Ping-post: the ping (non-personal fields only) and how to read its bid.
+    ping_url = models.CharField(max_length=2000, blank=True)
+    ping_field_map = models.JSONField(default=list, blank=True)
+    bid_json_path = models.CharField(max_length=200, blank=True)
+    ping_id_json_path = models.CharField(max_length=200, blank=True)
+    ping_timeout_ms = models.PositiveIntegerField(default=1000)
     # Standard Webhooks signing secrets ("whsec_…"): the newest signs; all are sent
     # while a rotation overlaps.
     signing_secrets = models.JSONField(default=list, blank=True)
@@ -97,6 +103,9 @@ class Buyer(TimestampedModel):
         """The field map in its order."""
         return {name: template for name, template in self.field_map}
 
+    def ping_mapping(self) -> dict[str, str]:
+        return {name: template for name, template in self.ping_field_map}
+
 
 class BuyerCap(models.Model):
     """At most `max_leads` leads and/or `max_spend_minor` per period in the buyer's time zone."""
@@ -118,6 +127,7 @@ class RoutingMode(models.TextChoices):
     WEIGHTED = "weighted", "Weighted round-robin"
     HIGHEST_PRICE = "highest_price", "Highest price"
     SHARED = "shared", "Send to every eligible buyer (shared)"
+    PING_POST = "ping_post", "Ping-post auction"
 
 
 class OfferRouting(models.Model):
@@ -130,6 +140,9 @@ class OfferRouting(models.Model):
     max_buyers = models.PositiveIntegerField(
         default=1, help_text="Shared leads: sold to at most this many buyers."
     )
+    # Ping-post: no bid under the reserve wins; the whole auction ends by the deadline.
+    reserve_minor = models.BigIntegerField(default=0)
+    auction_deadline_ms = models.PositiveIntegerField(default=2000)
     enabled = models.BooleanField(default=True)
 
     def __str__(self) -> str:
@@ -174,6 +187,7 @@ class Delivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     buyer_lead_id = models.CharField(max_length=200, blank=True)
+    ping_id = models.CharField(max_length=200, blank=True)
     # When the sale reached the ledger; until then its price counts against the budget here.
     booked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
@@ -236,3 +250,27 @@ class BuyerReturn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id}: {self.reason} ({self.status})"
+
+
+class BidStatus(models.TextChoices):
+    BID = "bid", "Bid"
+    NO_BID = "no_bid", "No bid"
+    BELOW_RESERVE = "below_reserve", "Below the reserve"
+    TIMEOUT = "timeout", "No answer in time"
+    ERROR = "error", "Error"
+
+
+class PingBid(models.Model):
+    """One buyer's answer to one ping of a ping-post auction."""
+
+    decision = models.ForeignKey(RoutingDecision, on_delete=models.CASCADE, related_name="bids")
+    buyer = models.ForeignKey(Buyer, on_delete=models.PROTECT, related_name="bids")
+    status = models.CharField(max_length=16, choices=BidStatus.choices)
+    bid_minor = models.BigIntegerField(null=True, blank=True)
+    ping_id = models.CharField(max_length=200, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    response = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.decision_id}/{self.buyer_id}: {self.status} {self.bid_minor}"

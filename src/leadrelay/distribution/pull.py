@@ -20,8 +20,9 @@ from leadrelay.accounts.models import Organization
 from leadrelay.core.csvexport import csv_text
 from leadrelay.core.errors import NotFound
 from leadrelay.core.money import money_decimal
-from leadrelay.distribution.delivery import lead_values, mapped_fields, sale_book
+from leadrelay.distribution.delivery import sale_book
 from leadrelay.distribution.models import Buyer, Delivery, DeliveryMethod, DeliveryStatus
+from leadrelay.distribution.payload import lead_values, mapped_fields
 
 PAGE_MAX = 500
 
