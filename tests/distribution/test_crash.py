@@ -5,6 +5,7 @@ buyer server that answers slowly; the first worker is killed with SIGKILL mid-wa
 one picks up what was left (its sweep re-queues deliveries whose claim ran out).
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -46,12 +47,31 @@ def _worker(tmp_path, backend: str) -> subprocess.Popen[bytes]:
     env.pop("REDIS_URL", None)
     if backend == "rq":
         env["REDIS_URL"] = REDIS_URL
+    log = (tmp_path / f"worker-{time.monotonic_ns()}.log").open("wb")
+    # Its own process group: RQ forks a work horse and a scheduler, and a kill of "the
+    # worker" (a container stop, the OOM killer) takes them all.
     return subprocess.Popen(
         [sys.executable, "-m", "leadrelay", "worker"],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
+
+
+def _kill(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal the worker's whole process group and wait for it (SIGKILL after 30 s)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+def _logs(tmp_path) -> str:
+    return "\n".join(p.read_text(errors="replace")[-3000:] for p in tmp_path.glob("worker-*.log"))
 
 
 def _wait(condition, seconds: float) -> bool:
@@ -90,10 +110,11 @@ def test_sigkill_mid_delivery_loses_nothing_and_books_each_sale_once(
         make_buyer(other_advertiser, server.url, accept_json_path="$.ok", accept_value="true")
         leads = [new_lead(routed, affiliate) for _ in range(LEADS)]  # routed on commit
         first = _worker(tmp_path, backend)
-        started = _wait(lambda: Delivery.objects.filter(status="delivered").count() >= 5, 60)
-        first.send_signal(signal.SIGKILL)
-        output = first.communicate(timeout=30)[0].decode()
-        assert started, output
+        try:
+            started = _wait(lambda: Delivery.objects.filter(status="delivered").count() >= 5, 60)
+        finally:
+            _kill(first, signal.SIGKILL)
+        assert started, _logs(tmp_path)
         killed_at = Delivery.objects.filter(status="delivered").count()
         assert killed_at < LEADS, "the worker finished before it was killed: nothing was tested"
 
@@ -107,9 +128,8 @@ def test_sigkill_mid_delivery_loses_nothing_and_books_each_sale_once(
                 90,
             )
         finally:
-            second.send_signal(signal.SIGTERM)
-            output = second.communicate(timeout=30)[0].decode()
-        assert done, output
+            _kill(second, signal.SIGTERM)
+        assert done, _logs(tmp_path)
     finally:
         server.stop()
 
