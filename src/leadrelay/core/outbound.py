@@ -135,6 +135,10 @@ def pinned_address(host: str, port: int) -> str:
 
 
 async def pinned_address_async(host: str, port: int) -> str:
+    try:  # an address needs no resolver (and no trip through its thread pool)
+        return _checked(host, [ipaddress.ip_address(host)])
+    except ValueError:
+        pass
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return _checked(host, [_info_address(info) for info in infos])
 

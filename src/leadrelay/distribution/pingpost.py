@@ -17,12 +17,15 @@ buyer with its bid or why it had none.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+import certifi
 import httpx
 
 from leadrelay import __version__
@@ -33,6 +36,13 @@ from leadrelay.distribution.payload import json_path_get, lead_values, mapped_fi
 from leadrelay.leads.models import Lead
 
 RESPONSE_KEEP = 2048
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """Built once per process: loading the CA bundle takes tens of milliseconds, more than
+    an auction may spend on itself."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 @dataclass(frozen=True)
@@ -92,40 +102,49 @@ def _read_bid(buyer: Buyer, answer: Answer, reserve_minor: int) -> Bid:
 async def _auction(
     lead: Lead, buyers: list[Buyer], routing: OfferRouting, now: datetime
 ) -> list[Bid]:
+    async with httpx.AsyncClient(
+        follow_redirects=False, trust_env=False, verify=tls_context()
+    ) as client:
+        return await _auction_with(client, lead, buyers, routing, now)
+
+
+async def _auction_with(
+    client: httpx.AsyncClient, lead: Lead, buyers: list[Buyer], routing: OfferRouting, now: datetime
+) -> list[Bid]:
+    """One auction on a client that may be shared (bench/pingpost.py runs many at once)."""
     deadline = routing.auction_deadline_ms / 1000
     started = time.monotonic()
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
-        tasks = {
-            asyncio.ensure_future(
-                safe_call_async(
-                    client,
-                    _ping_request(buyer, lead),
-                    timeout=min(buyer.ping_timeout_ms / 1000, deadline),
-                    max_body=65_536,
-                    now=now,
+    tasks = {
+        asyncio.ensure_future(
+            safe_call_async(
+                client,
+                _ping_request(buyer, lead),
+                timeout=min(buyer.ping_timeout_ms / 1000, deadline),
+                max_body=65_536,
+                now=now,
+            )
+        ): buyer
+        for buyer in buyers
+    }
+    done, pending = await asyncio.wait(tasks, timeout=deadline) if tasks else (set(), set())
+    for task in pending:
+        task.cancel()
+    late_ms = int((time.monotonic() - started) * 1000)
+    bids = []
+    for task, buyer in tasks.items():
+        if task in done and not task.cancelled() and task.exception() is None:
+            bids.append(_read_bid(buyer, task.result(), routing.reserve_minor))
+        else:
+            bids.append(
+                Bid(
+                    buyer,
+                    BidStatus.TIMEOUT,
+                    duration_ms=late_ms,
+                    error=f"timeout: no bid by the auction's {deadline:g} s deadline",
                 )
-            ): buyer
-            for buyer in buyers
-        }
-        done, pending = await asyncio.wait(tasks, timeout=deadline) if tasks else (set(), set())
-        for task in pending:
-            task.cancel()
-        late_ms = int((time.monotonic() - started) * 1000)
-        bids = []
-        for task, buyer in tasks.items():
-            if task in done and not task.cancelled() and task.exception() is None:
-                bids.append(_read_bid(buyer, task.result(), routing.reserve_minor))
-            else:
-                bids.append(
-                    Bid(
-                        buyer,
-                        BidStatus.TIMEOUT,
-                        duration_ms=late_ms,
-                        error=f"timeout: no bid by the auction's {deadline:g} s deadline",
-                    )
-                )
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+            )
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
     return bids
 
 
