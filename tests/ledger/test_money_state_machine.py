@@ -2,21 +2,19 @@
 
 The test builds one small network: two advertisers, three affiliates and six offers (a CPL
 offer with a return window and a hold, a CPL offer paid at once, a manually reviewed CPL
-offer in EUR, a CPC, a CPA and a RevShare offer). Each example then runs in a savepoint,
-rolled back at its end, on a simulated clock: rules take and review leads, have advertisers
-return them and staff reverse them, record clicks and sales (some confirmed after a pixel,
-some rejected later), let time pass (running the worker's hold releases and click booking),
-create and pay payout runs, record advertiser payments and prepayments, issue and pay
-invoices, and post manual adjustments. When a service refuses (a payment above what is
-owed, taking back money already paid out, nothing to invoice...), the refusal must be one
-the rule expects, exactly when the balances say it should happen, and the ledger must be
-unchanged.
+offer in EUR, a CPC, a CPA and a RevShare offer). Each example runs in a savepoint rolled
+back at its end, on a simulated clock, and starts with a few approved leads and sales. Rules
+then take and review leads, have advertisers return them and staff reverse them, record
+clicks and sales (some only by pixel, some rejected later), let time pass (running the
+worker's hold releases and click booking), create and pay payout runs, record advertiser
+payments and prepayments, issue and pay invoices, post manual adjustments, and have an
+advertiser or affiliate read its own dashboard. Each rule knows from the balances whether
+the service must refuse, and with which code; a refusal must leave the ledger unchanged.
 
 After every step the invariants check that each transaction balances per currency, that
-debits equal credits, that no affiliate or prepaid balance is negative, that leads,
-conversions and payout lines agree with the ledger, and that the dashboard's money equals
-the ledger's, computed here from the entry rows. At the end of each example every
-advertiser's and affiliate's own dashboard is checked against its entries too.
+debits equal credits, that `ledger check` finds nothing, that no affiliate or prepaid
+balance is negative, that leads, conversions and payout lines agree with the ledger, and
+that the network's dashboard shows the revenue and payout the entry rows add up to.
 """
 
 import datetime as dt
@@ -105,17 +103,10 @@ PAYABLE_ROLES = (AccountRole.AFFILIATE_PAYABLE, AccountRole.AFFILIATE_PAYABLE_PE
 
 AFFILIATE = st.integers(0, 2)
 SALE_AMOUNT = st.integers(0, 100_000)
-SALE_STATUS = st.sampled_from(["approved", "approved", "pending", "rejected"])
-SALE_REPORTED = st.sampled_from(["server", "pixel_then_server", "pixel_only"])
+SALE_STATUS = st.sampled_from(["approved", "approved", "approved", "pending", "rejected"])
+SALE_REPORTED = st.sampled_from(["server", "server", "pixel_then_server", "pixel_only"])
 TIME_STEP = st.sampled_from(
-    [
-        dt.timedelta(minutes=20),
-        dt.timedelta(hours=1),
-        dt.timedelta(hours=7),
-        dt.timedelta(days=1),
-        dt.timedelta(days=2),
-        dt.timedelta(days=4),
-    ]
+    [dt.timedelta(minutes=20), dt.timedelta(hours=3), dt.timedelta(days=1), dt.timedelta(days=2)]
 )
 
 _unique = itertools.count(1)
@@ -142,7 +133,7 @@ def build_world():
     ]
     first, second = advertisers
     offers = {
-        "returnable": make_offer(first, return_window_days=2, hold_days=1),
+        "returnable": make_offer(first, return_window_days=1, hold_days=1),
         "instant": make_offer(second, revenue_minor=3000, payout_minor=2000),
         "reviewed_eur": make_offer(
             second,
@@ -204,8 +195,9 @@ def sums(entries):
 
 
 def ledger_sales(entries):
-    """{currency: (revenue, payout)} of sales (leads, click batches, conversions) less their
-    reversals: what advertisers owe and affiliates earn for them, from entry rows."""
+    """{currency: (revenue, payout)} of sales (approved leads, click batches, conversions,
+    leads sold to buyers) less their reversals: what advertisers owe and affiliates earn for
+    them, from entry rows."""
     revenue, payout = defaultdict(int), defaultdict(int)
     rows = entries.filter(
         account__role__in=[AccountRole.ADVERTISER_RECEIVABLE, *PAYABLE_ROLES]
@@ -320,8 +312,8 @@ class MoneyMachine(RuleBasedStateMachine):
         return Conversion.objects.get(click_id=click.click_id, txid=params["txid"]).pk
 
     def payout_gone(self, sale):
-        """ "insufficient_balance" when a lead's or conversion's payout, out of hold, is no
-        longer all in the affiliate's available balance (a payout run took it); else None."""
+        """The refusal to expect when taking back a lead's or conversion's payout: out of hold,
+        it must still be all in the affiliate's available balance (a payout run takes it)."""
         if not sale.affiliate_id or not sale.payout_minor:
             return None
         if sale.payable_at is not None and sale.released_at is None:
@@ -449,7 +441,7 @@ class MoneyMachine(RuleBasedStateMachine):
         click = Click.objects.select_related("offer__advertiser").get(click_id=earlier.click_id)
         return self.report_a_sale(click, amount_minor, status, earlier.currency, reported)
 
-    @rule(conversion=conversions)
+    @rule(conversion=consumes(conversions))
     def advertiser_rejects_a_sale(self, conversion):
         """A booked sale rejected later is reversed, unless its payout was paid out meanwhile."""
         sale = Conversion.objects.select_related("affiliate").get(pk=conversion)
@@ -486,10 +478,10 @@ class MoneyMachine(RuleBasedStateMachine):
         now = self.now
         period_end = now - period
         payable = Entry.objects.filter(account__role=AccountRole.AFFILIATE_PAYABLE)
-        by_end = payable.filter(transaction__posted_at__lte=period_end)
+        by_end = sums(payable.filter(transaction__posted_at__lte=period_end))
         expected = {}
         for (affiliate, currency), held in sums(payable).items():
-            amount = min(-held, -sums(by_end).get((affiliate, currency), 0))
+            amount = min(-held, -by_end.get((affiliate, currency), 0))
             if amount >= (3000 if currency == "EUR" else 1):
                 expected[(affiliate, currency)] = amount
         run, refused = self.attempt(
