@@ -1,4 +1,3 @@
-import zoneinfo
 from typing import Any
 
 from django import forms
@@ -14,6 +13,7 @@ from leadrelay.offers.models import (
     OfferField,
     PayoutTier,
 )
+from leadrelay.offers.services import time_zones
 from leadrelay.offers.targeting import countries_problems, devices_problems, schedule_problems
 
 
@@ -73,7 +73,7 @@ class OfferAdminForm(forms.ModelForm):
                 and key not in set(self.instance.fields.values_list("key", flat=True))
             ],
             "timezone": []
-            if data.get("timezone") in zoneinfo.available_timezones()
+            if data.get("timezone") in time_zones()
             else ["Use an IANA time zone name."],
         }
         for field, messages in checks.items():
