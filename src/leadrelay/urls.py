@@ -11,6 +11,7 @@ from leadrelay.leads.views import (
     lead_form_thanks,
     suppression_upload,
 )
+from leadrelay.portals import buyer_views
 from leadrelay.portals import money_views as money
 from leadrelay.portals import views as portal
 from leadrelay.postbacks import views as postbacks
@@ -74,6 +75,8 @@ urlpatterns = [
     path(
         "portal/leads/<int:lead_id>/take-back", money.lead_take_back, name="portal-lead-take-back"
     ),
+    path("portal/buyers/", buyer_views.buyers, name="portal-buyers"),
+    path("portal/buyers/<int:buyer_id>/", buyer_views.buyer_detail, name="portal-buyer"),
 ]
 
 if settings.LEADRELAY_BENCH_ENDPOINTS:
