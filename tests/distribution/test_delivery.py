@@ -286,3 +286,23 @@ def test_a_delivered_lead_books_one_sale_for_the_buyer(
     # The offer's own revenue (2500) at approval plus the buyer's price.
     assert money.revenue_minor == 2500 + 4200
     assert ledger_problems() == []
+
+
+def test_a_buyer_that_states_its_price_is_billed_that_price(
+    routed, affiliate, other_advertiser, buyer_server
+):
+    from leadrelay.ledger.models import Entry
+
+    make_buyer(other_advertiser, buyer_server.url, price_minor=3000, price_json_path="$.price")
+    buyer_server.answer(200, b'{"price": "27.50"}')
+    (delivery,) = _send(new_lead(routed, affiliate))
+    assert _try(delivery).status == "delivered"
+    delivery.refresh_from_db()
+    assert delivery.price_minor == 2750
+    sale = Entry.objects.get(transaction__kind="sale", amount_minor__gt=0)
+    assert sale.amount_minor == 2750
+    buyer_server.answer(200, b'{"price": "lots"}')  # unreadable: the agreed price stands
+    (other,) = _send(new_lead(routed, affiliate))
+    _try(other)
+    other.refresh_from_db()
+    assert (other.status, other.price_minor) == ("delivered", 3000)

@@ -109,7 +109,7 @@ def _headers_problems(headers: Any) -> list[Problem]:
 
 def _response_rule_problems(data: Mapping[str, Any]) -> list[Problem]:
     problems = []
-    for key in ("accept_json_path", "lead_id_json_path"):
+    for key in ("accept_json_path", "lead_id_json_path", "price_json_path"):
         path = data.get(key) or ""
         if path and not JSON_PATH_RE.match(path):
             problems.append(
@@ -298,7 +298,7 @@ EDITABLE = (
     "exclusive", "schedule", "timezone", "credit_limit_minor", "method", "url", "field_map",
     "headers", "accept_json_path", "accept_value", "accept_regex", "lead_id_json_path",
     "signing_secrets", "pause_after_failures", "return_window_days", "auto_accept_returns_bp",
-    "email_to", "email_subject", "ping_url", "ping_field_map", "bid_json_path",
+    "email_to", "email_subject", "price_json_path", "ping_url", "ping_field_map", "bid_json_path",
     "ping_id_json_path", "ping_timeout_ms",
 )  # fmt: skip
 

@@ -36,6 +36,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 from xml.sax.saxutils import escape
@@ -48,6 +49,7 @@ from standardwebhooks import Webhook
 
 from leadrelay import __version__
 from leadrelay.core.errors import Conflict, NotFound
+from leadrelay.core.money import money_parse
 from leadrelay.core.outbound import Answer, Request, safe_call
 from leadrelay.distribution.models import (
     RESPONSE_KEEP,
@@ -285,12 +287,13 @@ class Verdict:
     accepted: bool
     reason: str = ""
     buyer_lead_id: str = ""
+    price_minor: int | None = None  # what the buyer says it pays, when it says
 
 
 def response_verdict(buyer: Buyer, body: str) -> Verdict:
     """Whether a 2xx answer means the buyer took the lead, by its response rule."""
     document: Any = None
-    if buyer.accept_json_path or buyer.lead_id_json_path:
+    if buyer.accept_json_path or buyer.lead_id_json_path or buyer.price_json_path:
         try:
             document = json.loads(body)
         except ValueError:
@@ -307,7 +310,14 @@ def response_verdict(buyer: Buyer, body: str) -> Verdict:
     if buyer.lead_id_json_path:
         value = json_path_get(document, buyer.lead_id_json_path)
         lead_id = "" if value is None else str(value)[:200]
-    return Verdict(True, buyer_lead_id=lead_id)
+    price = None
+    if buyer.price_json_path:
+        raw = json_path_get(document, buyer.price_json_path)
+        try:  # an unreadable price leaves the agreed one
+            price = money_parse(str(Decimal(str(raw))), buyer.currency)
+        except (ValueError, InvalidOperation):
+            price = None
+    return Verdict(True, buyer_lead_id=lead_id, price_minor=price)
 
 
 # --- one try ------------------------------------------------------------------------------
@@ -388,6 +398,8 @@ def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
         elif verdict is not None and verdict.accepted:
             outcome = delivery.status = DeliveryStatus.DELIVERED
             delivery.buyer_lead_id = verdict.buyer_lead_id
+            if verdict.price_minor is not None:
+                delivery.price_minor = verdict.price_minor
             delivery.last_error = ""
             sale_book(delivery, now)
         elif verdict is not None:

@@ -69,6 +69,8 @@ class Buyer(TimestampedModel):
     accept_value = models.CharField(max_length=200, blank=True)
     accept_regex = models.CharField(max_length=200, blank=True)
     lead_id_json_path = models.CharField(max_length=200, blank=True)
+    # Where the answer says what the buyer pays for this lead, when it sets the price itself.
+    price_json_path = models.CharField(max_length=200, blank=True)
     # Ping-post: the ping (non-personal fields only) and how to read its bid.
     ping_url = models.CharField(max_length=2000, blank=True)
     ping_field_map = models.JSONField(default=list, blank=True)
