@@ -35,3 +35,23 @@ def test_an_advertiser_sees_why_its_buyer_is_paused_resends_and_resumes(
     assert "Auto buyer" in logged_in(network).get("/portal/buyers/").content.decode()
     assert logged_in(affiliate).get("/portal/buyers/").status_code == 403
     assert Buyer.objects.get(pk=buyer.pk).status == "active"
+
+
+def test_the_admin_shows_distribution(routed, affiliate, other_advertiser, network, buyer_server):
+    buyer = make_buyer(other_advertiser, buyer_server.url)
+    lead_distribute(lead_id=new_lead(routed, affiliate).pk)
+    client = logged_in(network)
+    for path in (
+        "/admin/distribution/offerrouting/",
+        f"/admin/distribution/offerrouting/{routed.routing.pk}/change/",
+        "/admin/distribution/buyer/",
+        f"/admin/distribution/buyer/{buyer.pk}/change/",
+        "/admin/distribution/delivery/",
+        "/admin/distribution/routingdecision/",
+        "/admin/distribution/pingbid/",
+        "/admin/distribution/buyerreturn/",
+        "/admin/ledger/payoutrun/",
+        "/admin/ledger/invoice/",
+        "/admin/ledger/payoutthreshold/",
+    ):
+        assert client.get(path).status_code == 200, path

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('distribution', '0002_ping_post'),
+        ("distribution", "0002_ping_post"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='buyer',
-            name='price_json_path',
+            model_name="buyer",
+            name="price_json_path",
             field=models.CharField(blank=True, max_length=200),
         ),
     ]
