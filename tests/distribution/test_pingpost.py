@@ -99,3 +99,29 @@ def test_a_ping_may_not_carry_personal_fields(routed, other_advertiser):
     codes = {(p.code, p.field) for p in exc.value.problems}
     assert ("personal_field_in_ping", "ping_field_map.who") in codes
     assert ("invalid_json_path", "bid_json_path") in codes
+
+
+def test_a_shared_ping_post_sells_to_the_top_n_bids_at_once(
+    routed, affiliate, other_advertiser, servers
+):
+    OfferRouting.objects.filter(offer=routed).update(mode="ping_post", max_buyers=2)
+    for server, bid in zip(servers, (b"10.00", b"20.00", b"15.00"), strict=True):
+        server.answer(200, b'{"bid": ' + bid + b"}")
+        server.answer(200, b"accepted")
+    names = ("Ten", "Twenty", "Fifteen")
+    for server, name in zip(servers, names, strict=True):
+        _ping_buyer(other_advertiser, server, name, exclusive=False)
+    _ping_buyer(other_advertiser, servers[0], "Exclusive")  # buys exclusive leads only
+    lead = new_lead(routed, affiliate)
+    deliveries = lead_distribute(lead_id=lead.pk)
+    assert sorted((d.buyer.name, d.price_minor) for d in deliveries) == [
+        ("Fifteen", 1500),
+        ("Twenty", 2000),
+    ]
+    decision = RoutingDecision.objects.get(lead=lead)
+    assert decision.shared
+    reasons = {c["name"]: c["reason"] for c in decision.considered}
+    assert reasons["Exclusive"] == "exclusive_only"
+    for delivery in deliveries:
+        assert delivery_attempt(delivery_id=delivery.pk).status == "delivered"
+    assert Delivery.objects.filter(lead=lead).count() == 2  # no waterfall to the third

@@ -92,7 +92,7 @@ def lead_distribute(*, lead_id: int, now: datetime | None = None) -> list[Delive
         if routing is None or RoutingDecision.objects.filter(lead=lead).exists():
             return []
         decision = route(lead, routing, now)
-        chosen = decision.chosen if routing.mode == RoutingMode.SHARED else decision.chosen[:1]
+        chosen = decision.chosen if decision.shared else decision.chosen[:1]
         deliveries = [_delivery_start(lead, buyer_id, decision, now) for buyer_id in chosen]
     return deliveries
 
@@ -166,6 +166,7 @@ def _ping_post_distribute(lead_id: int, routing: OfferRouting, now: datetime) ->
         decision = RoutingDecision.objects.create(
             lead=lead,
             mode=routing.mode,
+            shared=routing.shared,
             considered=considered,
             chosen=[b.buyer.pk for b in winners],
             created_at=now,
@@ -183,15 +184,15 @@ def _ping_post_distribute(lead_id: int, routing: OfferRouting, now: datetime) ->
             )
             for bid in bids.values()
         )
-        if not winners:
-            return []
-        return [_delivery_start(lead, winners[0].buyer.pk, decision, now)]
+        # Exclusive: the best bid, the others wait in line; shared: the top N at once.
+        sold_to = winners[: routing.max_buyers] if routing.shared else winners[:1]
+        return [_delivery_start(lead, bid.buyer.pk, decision, now) for bid in sold_to]
 
 
 def _waterfall(delivery: Delivery, now: datetime) -> Delivery | None:
     """After an exclusive delivery ends unsold, start the next buyer of its decision."""
     decision = delivery.decision
-    if decision is None or decision.mode == RoutingMode.SHARED:
+    if decision is None or decision.shared:
         return None
     tried = set(Delivery.objects.filter(lead=delivery.lead).values_list("buyer_id", flat=True))
     for buyer_id in decision.chosen:
@@ -477,7 +478,7 @@ def delivery_resend(*, delivery_id: int, now: datetime | None = None) -> Deliver
             raise NotFound("Delivery")
         if delivery.status not in (DeliveryStatus.REJECTED, DeliveryStatus.FAILED):
             raise Conflict("not_resendable", "Only rejected or failed deliveries are re-sent.")
-        exclusive = delivery.decision is None or delivery.decision.mode != RoutingMode.SHARED
+        exclusive = delivery.decision is None or not delivery.decision.shared
         sold = Delivery.objects.filter(
             lead=delivery.lead_id, status__in=[DeliveryStatus.DELIVERED, DeliveryStatus.PENDING]
         ).exclude(pk=delivery.pk)

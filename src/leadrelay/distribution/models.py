@@ -150,6 +150,13 @@ class OfferRouting(models.Model):
     def __str__(self) -> str:
         return f"{self.offer_id}: {self.mode}"
 
+    @property
+    def shared(self) -> bool:
+        """Shared leads go to several buyers at once: `shared`, or a ping-post to the top N."""
+        return self.mode == RoutingMode.SHARED or (
+            self.mode == RoutingMode.PING_POST and self.max_buyers > 1
+        )
+
 
 class RoutingDecision(models.Model):
     """Which buyers were considered for a lead, why each was or wasn't chosen, and the order
@@ -157,6 +164,7 @@ class RoutingDecision(models.Model):
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="routing_decisions")
     mode = models.CharField(max_length=16, choices=RoutingMode.choices)
+    shared = models.BooleanField(default=False)
     considered = models.JSONField(default=list)
     chosen = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now)

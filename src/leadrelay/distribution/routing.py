@@ -113,7 +113,7 @@ def candidates_for(lead: Lead, routing: OfferRouting, at: dt.datetime) -> list[C
         .order_by("priority", "-price_minor", "pk")
     )
     already = set(Delivery.objects.filter(lead=lead).values_list("buyer_id", flat=True))
-    shared = routing.mode == RoutingMode.SHARED
+    shared = routing.shared
     facts = lead_facts(lead.fields, lead.ip, lead.user_agent)
     out = []
     for buyer in buyers:
@@ -180,6 +180,7 @@ def route(lead: Lead, routing: OfferRouting, at: dt.datetime | None = None) -> R
     return RoutingDecision.objects.create(
         lead=lead,
         mode=routing.mode,
+        shared=routing.shared,
         considered=[
             {
                 "buyer": c.buyer.pk,
