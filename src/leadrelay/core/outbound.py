@@ -52,6 +52,14 @@ def _info_address(info: tuple[Any, ...]) -> IPAddress:
     return ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
 
 
+def _literal(host: str) -> IPAddress | None:
+    """The address a host names when it is one (`203.0.113.7`, `::1`), else None."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
 def host_problem(host: str, field: str) -> Problem | None:
     """Why a host is refused when a URL is saved; None when it is allowed (or can't be
     resolved now: it is checked again when called)."""
@@ -62,10 +70,7 @@ def host_problem(host: str, field: str) -> Problem | None:
         "The host must be a public address, not a local, private or metadata one.",
         field,
     )
-    try:
-        literal: IPAddress | None = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None  # a name, not an address
+    literal = _literal(host)
     if literal is not None:
         return None if address_is_public(literal) else refused
     if host == "localhost" or host.endswith((".localhost", ".internal")):
@@ -129,16 +134,17 @@ def _checked(host: str, addresses: list[IPAddress]) -> str:
 
 
 def pinned_address(host: str, port: int) -> str:
-    """Resolve once; refuse if any address is not public (unless allowed); use the first."""
+    """Resolve once; refuse if any address is not public (unless allowed); use the first.
+    An address needs no resolver."""
+    if (literal := _literal(host)) is not None:
+        return _checked(host, [literal])
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return _checked(host, [_info_address(info) for info in infos])
 
 
 async def pinned_address_async(host: str, port: int) -> str:
-    try:  # an address needs no resolver (and no trip through its thread pool)
-        return _checked(host, [ipaddress.ip_address(host)])
-    except ValueError:
-        pass
+    if (literal := _literal(host)) is not None:  # no trip through the resolver's threads
+        return _checked(host, [literal])
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return _checked(host, [_info_address(info) for info in infos])
 

@@ -16,7 +16,6 @@ stays paid, and the return's note says so.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -24,15 +23,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from leadrelay.accounts.models import Organization, User
-from leadrelay.core.errors import Conflict, DomainError, Invalid, NotFound, Problem
+from leadrelay.core.errors import Conflict, DomainError, NotFound
 from leadrelay.distribution.models import BuyerReturn, Delivery, DeliveryStatus, ReturnStatus
 from leadrelay.leads.models import LeadStatus
-from leadrelay.leads.returns import lead_take_back
+from leadrelay.leads.returns import lead_take_back, reason_code
 from leadrelay.leads.services import lead_locked
 from leadrelay.ledger.models import Transaction
 from leadrelay.ledger.services import staff_check, transaction_reverse
-
-_REASON_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 
 
 def _month_start(at: datetime) -> datetime:
@@ -43,9 +40,7 @@ def buyer_return_request(
     *, lead_id: int, by: Organization, reason: str, now: datetime | None = None
 ) -> BuyerReturn:
     """The advertiser `by` returns a lead one of its buyers was delivered."""
-    reason = reason.strip().lower()
-    if not _REASON_RE.match(reason):
-        raise Invalid([Problem("invalid_reason", "A reason code such as bad_phone.", "reason")])
+    reason = reason_code(reason)
     now = now or timezone.now()
     with transaction.atomic():
         delivery = (

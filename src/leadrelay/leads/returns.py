@@ -33,6 +33,22 @@ from leadrelay.postbacks.services import affiliate_postbacks_enqueue
 _REASON_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 
 
+def reason_code(reason: str) -> str:
+    """A return's reason as a code (`bad_phone`), lower-cased; Invalid if it isn't one."""
+    code = reason.strip().lower()
+    if not _REASON_RE.match(code):
+        raise Invalid(
+            [
+                Problem(
+                    "invalid_reason",
+                    "A reason code: lower-case letters, digits and _ (e.g. bad_phone).",
+                    "reason",
+                )
+            ]
+        )
+    return code
+
+
 def lead_take_back(
     lead: Lead, *, to: LeadStatus, reason: str, actor: User | None, at: datetime
 ) -> None:
@@ -75,17 +91,7 @@ def lead_return(
     now: datetime | None = None,
 ) -> Lead:
     """The advertiser (`by`, or the network on its behalf) returns an approved lead."""
-    reason = reason.strip().lower()
-    if not _REASON_RE.match(reason):
-        raise Invalid(
-            [
-                Problem(
-                    "invalid_reason",
-                    "A reason code: lower-case letters, digits and _ (e.g. bad_phone).",
-                    "reason",
-                )
-            ]
-        )
+    reason = reason_code(reason)
     now = now or timezone.now()
     with transaction.atomic():
         lead = _locked_approved(lead_id)

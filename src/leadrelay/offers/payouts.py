@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from django.db.models import Q
+
 from leadrelay.accounts.models import Organization
 from leadrelay.core.errors import Invalid, Problem
 from leadrelay.leads.models import Lead, LeadStatus
 from leadrelay.offers.models import Offer, OfferAccess, PayoutTier
-from leadrelay.offers.services import offer_payout_for
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,14 @@ def offer_payout_decide(
     """The payout for the lead being approved now (call before it is marked approved)."""
     if affiliate is None:
         return PayoutDecision(0, "no affiliate")
-    tiers = list(PayoutTier.objects.filter(offer=offer, affiliate=affiliate))
+    # One query for both scopes: an affiliate with tiers of its own ignores the offer's.
+    both = list(
+        PayoutTier.objects.filter(Q(affiliate=affiliate) | Q(affiliate__isnull=True), offer=offer)
+    )
+    tiers = [t for t in both if t.affiliate_id == affiliate.pk]
     scope = "affiliate tier"
     if not tiers:
-        tiers = list(PayoutTier.objects.filter(offer=offer, affiliate__isnull=True))
+        tiers = [t for t in both if t.affiliate_id is None]
         scope = "offer tier"
     if tiers:
         nth = (
@@ -60,13 +65,14 @@ def offer_payout_decide(
             return PayoutDecision(
                 tier.payout_minor, f"{scope}: from lead {tier.min_approved} of the month (#{nth})"
             )
-    has_override = OfferAccess.objects.filter(
-        offer=offer, affiliate=affiliate, payout_minor_override__isnull=False
-    ).exists()
-    return PayoutDecision(
-        offer_payout_for(offer=offer, affiliate=affiliate),
-        "affiliate override" if has_override else "offer payout",
+    override = (
+        OfferAccess.objects.filter(offer=offer, affiliate=affiliate)
+        .values_list("payout_minor_override", flat=True)
+        .first()
     )
+    if override is not None:
+        return PayoutDecision(override, "affiliate override")
+    return PayoutDecision(offer.payout_minor, "offer payout")
 
 
 def payout_tier_set(
