@@ -11,6 +11,7 @@ from leadrelay import __version__
 from leadrelay.core.errors import DomainError
 from leadrelay.core.ratelimit import TooManyRequests
 from leadrelay.distribution.api import router as returns_router
+from leadrelay.distribution.ping_api import router as ping_router
 from leadrelay.leads.api import router as leads_router
 from leadrelay.ledger.api import router as money_router
 from leadrelay.offers.api import router as offers_router
@@ -32,6 +33,7 @@ api.add_router("/", reporting_router)
 api.add_router("/", postbacks_router)
 api.add_router("/", money_router)
 api.add_router("/", returns_router)
+api.add_router("/", ping_router)
 
 
 @api.exception_handler(DomainError)

@@ -247,6 +247,8 @@ LEADRELAY_RATE_LIMITS: dict[str, tuple[int, int]] = {
         60,
     ),
     "lead_post_ip": (int(os.environ.get("LEADRELAY_RATE_LEAD_POST_PER_IP", "600")), 60),
+    # Each inbound ping may ping every buyer of the offer: fewer than lead posts.
+    "ping_key": (int(os.environ.get("LEADRELAY_RATE_PING_PER_KEY", "600")), 60),
     "form_post_ip": (int(os.environ.get("LEADRELAY_RATE_FORM_POST_PER_IP", "20")), 60),
 }
 

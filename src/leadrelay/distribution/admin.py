@@ -10,6 +10,7 @@ from leadrelay.distribution.models import (
     BuyerCap,
     BuyerReturn,
     Delivery,
+    InboundPing,
     OfferRouting,
     PingBid,
     RoutingDecision,
@@ -18,7 +19,7 @@ from leadrelay.distribution.models import (
 
 @admin.register(OfferRouting)
 class OfferRoutingAdmin(admin.ModelAdmin):
-    list_display = ["offer", "mode", "max_buyers", "reserve_minor", "enabled"]
+    list_display = ["offer", "mode", "max_buyers", "reserve_minor", "margin_bps", "enabled"]
     list_filter = ["mode", "enabled"]
 
 
@@ -55,3 +56,12 @@ class PingBidAdmin(ReadOnlyAdmin):
 class BuyerReturnAdmin(ReadOnlyAdmin):
     list_display = ["delivery", "reason", "status", "created_at", "decided_at"]
     list_filter = ["status"]
+
+
+@admin.register(InboundPing)
+class InboundPingAdmin(ReadOnlyAdmin):
+    list_display = [
+        "token", "offer", "affiliate", "accepted", "price_minor", "quote_minor", "created_at",
+        "lead",
+    ]  # fmt: skip
+    list_filter = ["accepted"]

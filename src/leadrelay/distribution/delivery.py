@@ -66,8 +66,8 @@ from leadrelay.distribution.models import (
     RoutingMode,
 )
 from leadrelay.distribution.payload import json_path_get, lead_values, mapped_fields
-from leadrelay.distribution.pingpost import auction_run
-from leadrelay.distribution.routing import candidates_for, route
+from leadrelay.distribution.pingpost import Bid, auction_run
+from leadrelay.distribution.routing import Candidate, candidates_for, route
 from leadrelay.leads.models import Lead, LeadStatus
 from leadrelay.ledger.services import lead_sale_post
 
@@ -122,17 +122,11 @@ def _delivery_start(
     return delivery
 
 
-def _ping_post_distribute(lead_id: int, routing: OfferRouting, now: datetime) -> list[Delivery]:
-    """Run the auction outside any database transaction (it waits on buyers), then record it
-    and post to the best bid, unless another worker routed the lead meanwhile."""
-    lead = Lead.objects.select_related("offer").filter(pk=lead_id).first()
-    if lead is None or lead.status != LeadStatus.APPROVED:
-        return []
-    if RoutingDecision.objects.filter(lead=lead).exists():
-        return []
-    candidates = candidates_for(lead, routing, now)
-    pinged = [c.buyer for c in candidates if c.eligible and c.buyer.ping_url]
-    bids = {bid.buyer.pk: bid for bid in auction_run(lead, pinged, routing, now)}
+def auction_outcome(
+    candidates: list[Candidate], bids: dict[int, Bid], missing: str = "no_ping_url"
+) -> tuple[list[dict[str, Any]], list[Bid]]:
+    """Each buyer with its bid or why it had none, and the winning bids, best first.
+    `missing`: the reason of an eligible buyer that was not pinged."""
     winners = sorted(
         (b for b in bids.values() if b.status == BidStatus.BID),
         key=lambda b: (-(b.bid_minor or 0), b.buyer.priority, b.buyer.pk),
@@ -150,15 +144,39 @@ def _ping_post_distribute(lead_id: int, routing: OfferRouting, now: datetime) ->
         if c.reason:
             row["reason"] = c.reason
         elif bid is None:
-            row["reason"] = "no_ping_url"
+            row["reason"] = missing
         elif bid.status == BidStatus.BID:
             row.update(
                 reason=f"rank:{rank[c.buyer.pk]}", bid_minor=bid.bid_minor, ping_id=bid.ping_id
             )
         else:
-            row.update(reason=f"{bid.status}", bid_minor=bid.bid_minor)
-            row.pop("bid_minor") if bid.bid_minor is None else None
+            row["reason"] = f"{bid.status}"
+            if bid.bid_minor is not None:
+                row["bid_minor"] = bid.bid_minor
         considered.append(row)
+    return considered, winners
+
+
+def _ping_post_distribute(lead_id: int, routing: OfferRouting, now: datetime) -> list[Delivery]:
+    """Run the auction outside any database transaction (it waits on buyers), then record it
+    and post to the best bid, unless another worker routed the lead meanwhile. A lead posted
+    with an inbound ping's id still in time takes that ping's bids instead (inbound.py)."""
+    from leadrelay.distribution.inbound import quoted_bids  # inbound builds on this module
+
+    lead = Lead.objects.select_related("offer").filter(pk=lead_id).first()
+    if lead is None or lead.status != LeadStatus.APPROVED:
+        return []
+    if RoutingDecision.objects.filter(lead=lead).exists():
+        return []
+    candidates = candidates_for(lead, routing, now)
+    pinged = [c.buyer for c in candidates if c.eligible and c.buyer.ping_url]
+    quoted = quoted_bids(lead, pinged, now)
+    if quoted is not None:
+        bids, missing = quoted, "not_in_inbound_ping"
+    else:
+        bids = {bid.buyer.pk: bid for bid in auction_run(lead, pinged, routing, now)}
+        missing = "no_ping_url"
+    considered, winners = auction_outcome(candidates, bids, missing)
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
         if RoutingDecision.objects.filter(lead=lead).exists():

@@ -145,6 +145,10 @@ class OfferRouting(models.Model):
     # Ping-post: no bid under the reserve wins; the whole auction ends by the deadline.
     reserve_minor = models.BigIntegerField(default=0)
     auction_deadline_ms = models.PositiveIntegerField(default=2000)
+    # Inbound pings (affiliates asking what a lead would earn): the network keeps this share
+    # of what buyers pay (basis points), and a quote holds this long.
+    margin_bps = models.PositiveIntegerField(default=0)
+    ping_ttl_seconds = models.PositiveIntegerField(default=120)
     enabled = models.BooleanField(default=True)
 
     def __str__(self) -> str:
@@ -284,3 +288,40 @@ class PingBid(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision_id}/{self.buyer_id}: {self.status} {self.bid_minor}"
+
+
+class InboundPing(models.Model):
+    """An affiliate asked what a lead would earn before posting it (`POST /api/v1/ping`).
+
+    `fields` are the non-personal fields it sent; `price_minor` what the buyers would pay
+    (ping-post: their bids; other modes: their prices), `quote_minor` the affiliate's share
+    after the network's margin. The lead posted with `token` before `expires_at`, with the
+    same values for these fields, is paid the quote; its auction is this one's
+    (`considered`, `bids`: [{buyer, status, bid_minor, ping_id, duration_ms, error}])."""
+
+    token = models.CharField(max_length=40, unique=True)
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="inbound_pings")
+    affiliate = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="inbound_pings"
+    )
+    fields = models.JSONField(default=dict)
+    accepted = models.BooleanField(help_text="Some buyer would take such a lead.")
+    price_minor = models.BigIntegerField(default=0)
+    quote_minor = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    margin_bps = models.PositiveIntegerField(default=0)
+    considered = models.JSONField(default=list)
+    bids = models.JSONField(default=list)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    lead = models.OneToOneField(
+        Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_ping"
+    )
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["affiliate", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.token

@@ -16,7 +16,7 @@ def lead_values(lead: Lead, price_minor: int, currency: str, ping_id: str = "") 
     values = {k: "" if v is None else str(v) for k, v in lead.fields.items()}
     values.update(
         ping_id=ping_id,
-        lead_id=str(lead.pk),
+        lead_id="" if lead.pk is None else str(lead.pk),
         offer_id=str(lead.offer_id),
         price=money_decimal(price_minor, currency),
         country=str(lead.fields.get("country", "")),

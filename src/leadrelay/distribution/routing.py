@@ -112,7 +112,11 @@ def candidates_for(lead: Lead, routing: OfferRouting, at: dt.datetime) -> list[C
         .distinct()
         .order_by("priority", "-price_minor", "pk")
     )
-    already = set(Delivery.objects.filter(lead=lead).values_list("buyer_id", flat=True))
+    already = (  # an inbound ping's lead is not stored yet (inbound.py)
+        set(Delivery.objects.filter(lead=lead).values_list("buyer_id", flat=True))
+        if lead.pk
+        else set()
+    )
     shared = routing.shared
     facts = lead_facts(lead.fields, lead.ip, lead.user_agent)
     out = []
@@ -156,9 +160,10 @@ def _weighted_order(eligible: list[Candidate], at: dt.datetime) -> list[Candidat
     )
 
 
-def route(lead: Lead, routing: OfferRouting, at: dt.datetime | None = None) -> RoutingDecision:
-    """Decide the buyers for a lead, in order, and log why. Creates no delivery."""
-    at = at or timezone.now()
+def ranked(
+    lead: Lead, routing: OfferRouting, at: dt.datetime
+) -> tuple[list[Candidate], list[Candidate]]:
+    """Every buyer considered, and the eligible ones in the order they would be tried."""
     candidates = candidates_for(lead, routing, at)
     eligible = [c for c in candidates if c.eligible]
     if routing.mode == RoutingMode.WEIGHTED:
@@ -169,6 +174,13 @@ def route(lead: Lead, routing: OfferRouting, at: dt.datetime | None = None) -> R
         ordered = eligible  # already by priority, then price
     if routing.mode == RoutingMode.SHARED:
         ordered = ordered[: routing.max_buyers]
+    return candidates, ordered
+
+
+def route(lead: Lead, routing: OfferRouting, at: dt.datetime | None = None) -> RoutingDecision:
+    """Decide the buyers for a lead, in order, and log why. Creates no delivery."""
+    at = at or timezone.now()
+    candidates, ordered = ranked(lead, routing, at)
     rank = {c.buyer.pk: i + 1 for i, c in enumerate(ordered)}
 
     def verdict(c: Candidate) -> str:

@@ -24,7 +24,7 @@ affiliate_auth = ApiKeyAuth(OrganizationKind.AFFILIATE)
 any_key_auth = ApiKeyAuth()
 
 
-def _visitor_ip(value: str | None) -> str | None:
+def visitor_ip(value: str | None) -> str | None:
     if not value:
         return None
     try:
@@ -87,10 +87,11 @@ def lead_post(request: HttpRequest, payload: LeadIn) -> Any:
             source=LeadSource.API,
             affiliate=api_key.organization,
             click_id=payload.click_id,
+            ping_id=payload.ping_id,
             consent=Consent(**payload.consent.dict()) if payload.consent else None,
             # The request comes from the affiliate's server: the visitor is who it says.
             origin=LeadOrigin(
-                ip=_visitor_ip(payload.visitor_ip), user_agent=payload.visitor_user_agent
+                ip=visitor_ip(payload.visitor_ip), user_agent=payload.visitor_user_agent
             ),
         )
         return 201, _out(lead).dict()

@@ -83,6 +83,8 @@ class Lead(models.Model):
     released_at = models.DateTimeField(null=True, blank=True)
     # Which rule set the payout (offers/payouts.py), shown on the affiliate's statement.
     payout_basis = models.CharField(max_length=120, blank=True)
+    # Posted with an inbound ping's id (distribution/inbound.py): the payout quoted then.
+    ping_quote_minor = models.BigIntegerField(null=True, blank=True)
     returned_at = models.DateTimeField(null=True, blank=True)
     return_reason = models.CharField(max_length=64, blank=True)
     # The payout-run line that paid this lead's payout (ledger/payouts.py).

@@ -30,6 +30,11 @@ class LeadIn(Schema):
     consent: ConsentIn | None = Field(
         None, description="Consent evidence; required by offers that say so (422 consent_required)."
     )
+    ping_id: str | None = Field(
+        None,
+        max_length=40,
+        description="The id `POST /api/v1/ping` gave for this lead: it is paid the quote.",
+    )
     fields: dict[str, Any] = Field(
         ...,
         description="The lead's fields, keyed as in the offer's field schema.",

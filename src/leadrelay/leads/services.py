@@ -45,7 +45,7 @@ from leadrelay.offers.models import (
     PayoutModel,
     ReviewMode,
 )
-from leadrelay.offers.payouts import offer_payout_decide
+from leadrelay.offers.payouts import PayoutDecision, offer_payout_decide
 from leadrelay.offers.selectors import affiliate_may_promote, offers_visible_to
 from leadrelay.postbacks.models import PostbackEvent
 from leadrelay.postbacks.services import affiliate_postbacks_enqueue
@@ -63,7 +63,7 @@ SUPPRESSED = "suppressed"  # on the advertiser's list of people it already has
 LeadOrigin = Submission
 
 
-def _offer_for_intake(*, offer_id: int, affiliate: Organization | None) -> Offer:
+def offer_for_intake(*, offer_id: int, affiliate: Organization | None) -> Offer:
     if affiliate is not None:
         offer = offers_visible_to(organization=affiliate).filter(pk=offer_id).first()
         if offer is None:
@@ -226,16 +226,22 @@ def lead_intake(
     origin: LeadOrigin | None = None,
     consent: Consent | None = None,
     received_at: datetime | None = None,
+    ping_id: str | None = None,
 ) -> Lead:
     """Take a lead for an offer. `affiliate` is the API caller (None for hosted forms).
 
     Raises NotFound / PermissionDenied / Conflict for an offer the caller can't
     post to and Invalid (422) for fields or a click id that fail; in those cases
     nothing is stored. Otherwise the lead is stored with its decision.
-    `received_at` is for imports and demo data; it defaults to now.
+    `received_at` is for imports and demo data; it defaults to now. `ping_id`:
+    the caller's inbound ping for this lead, whose quote it is paid
+    (distribution/inbound.py; Conflict when used, expired or without a buyer).
     """
+    # Imported here: distribution builds on leads, not the other way round.
+    from leadrelay.distribution.inbound import ping_for_post, ping_take, ping_use
+
     origin = origin or LeadOrigin()
-    offer = _offer_for_intake(offer_id=offer_id, affiliate=affiliate)
+    offer = offer_for_intake(offer_id=offer_id, affiliate=affiliate)
     schema = list(offer.fields.all())
     cleaned, problems = lead_fields_clean(
         schema=schema, raw=fields, default_region=offer.default_region
@@ -246,6 +252,12 @@ def lead_intake(
         problems += exc.problems
         identity = None
     problems += consent_problems(consent, required=offer.requires_consent)
+    ping = None
+    if ping_id is not None:
+        ping, found = ping_for_post(
+            token=ping_id, affiliate=affiliate, offer=offer, cleaned=cleaned
+        )
+        problems += found
     if problems:
         raise Invalid(problems)
     attributed, link, subs, reasons = _attribution(identity, affiliate, offer)
@@ -259,6 +271,8 @@ def lead_intake(
         # (Only the lock is taken: the offer was read a moment ago.)
         Offer.objects.select_for_update().filter(pk=offer.pk).values_list("pk").first()
         now = received_at or timezone.now()
+        if ping is not None:
+            ping = ping_take(ping, now)
         fraud = fraud_assess(
             offer=offer,
             schema=schema,
@@ -312,8 +326,11 @@ def lead_intake(
             currency=offer.currency,
             created_at=now,
             decided_at=None if status == LeadStatus.PENDING_REVIEW else now,
+            ping_quote_minor=None if ping is None else ping.quote_minor,
             **subs,
         )
+        if ping is not None:
+            ping_use(ping, lead, now)
         lead_keys_store(lead, keys)
         LeadStatusChange.objects.create(
             lead=lead, from_status="", to_status=lead.status, reasons=reasons
@@ -332,7 +349,11 @@ def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None
     offer = lead.offer
     affiliate = lead.affiliate
     revenue = offer.revenue_minor
-    decision = offer_payout_decide(offer=offer, affiliate=affiliate, at=at)
+    decision = (
+        PayoutDecision(lead.ping_quote_minor, "inbound ping quote")
+        if lead.ping_quote_minor is not None and affiliate is not None
+        else offer_payout_decide(offer=offer, affiliate=affiliate, at=at)
+    )
     payout = decision.payout_minor
     # Other models are paid per click or conversion (ledger/earnings.py), not per lead;
     # a free offer has nothing to book. The lead shows what was booked: nothing.
