@@ -76,7 +76,26 @@ urlpatterns = [
         "portal/leads/<int:lead_id>/take-back", money.lead_take_back, name="portal-lead-take-back"
     ),
     path("portal/buyers/", buyer_views.buyers, name="portal-buyers"),
+    path("portal/buyers/new", buyer_views.buyer_new, name="portal-buyer-new"),
     path("portal/buyers/<int:buyer_id>/", buyer_views.buyer_detail, name="portal-buyer"),
+    path("portal/buyers/<int:buyer_id>/edit", buyer_views.buyer_edit, name="portal-buyer-edit"),
+    path("portal/buyers/<int:buyer_id>/caps", buyer_views.buyer_caps, name="portal-buyer-caps"),
+    path(
+        "portal/buyers/<int:buyer_id>/secrets",
+        buyer_views.buyer_secrets,
+        name="portal-buyer-secrets",
+    ),
+    path(
+        "portal/buyers/<int:buyer_id>/returns",
+        buyer_views.buyer_return_file,
+        name="portal-buyer-return-file",
+    ),
+    path("portal/buyer-returns/", buyer_views.buyer_returns, name="portal-buyer-returns"),
+    path(
+        "portal/buyer-returns/<int:return_id>/review",
+        buyer_views.buyer_return_review,
+        name="portal-buyer-return-review",
+    ),
 ]
 
 if settings.LEADRELAY_BENCH_ENDPOINTS:

@@ -1,5 +1,5 @@
-"""Buyers returning delivered leads: the window, auto-accept up to a rate, review, and what
-an accepted return takes back in the ledger."""
+"""Buyers returning delivered leads: the window, auto-accept up to a rate, review (also in
+the portal), and what an accepted return takes back in the ledger."""
 
 import datetime as dt
 
@@ -7,14 +7,15 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from leadrelay.accounts.models import Role
 from leadrelay.core.errors import Conflict, NotFound
 from leadrelay.distribution.delivery import delivery_attempt, lead_distribute
-from leadrelay.distribution.models import Delivery, OfferRouting
+from leadrelay.distribution.models import BuyerReturn, Delivery, OfferRouting
 from leadrelay.distribution.returns import buyer_return_decide, buyer_return_request
 from leadrelay.leads.models import Lead
 from leadrelay.ledger.checks import ledger_problems
 from leadrelay.ledger.selectors import advertiser_balances, affiliate_balances
-from tests.conftest import bearer
+from tests.conftest import bearer, logged_in
 from tests.distribution.conftest import make_buyer, new_lead
 from tests.factories import member
 
@@ -126,3 +127,79 @@ def test_a_buyer_returns_through_the_api(routed, affiliate, other_advertiser, bu
     )
     assert response.status_code == 200, response.content
     assert response.json() == {"id": lead.pk, "status": "pending", "return_reason": "bad_phone"}
+
+
+def test_network_staff_accept_a_return_in_the_portal_as_the_automatic_path_does(
+    routed, affiliate, other_advertiser, advertiser, network, buyer_server
+):
+    make_buyer(other_advertiser, buyer_server.url, name="Reviewed buyer")
+    lead = _sold(routed, affiliate)
+    owner = logged_in(other_advertiser)
+    filed = owner.post(
+        f"/portal/buyers/{Delivery.objects.get(lead=lead).buyer_id}/returns",
+        {"lead": lead.pk, "reason": "bad_phone"},
+        follow=True,
+    )
+    assert "return Waiting for review" in filed.content.decode()
+    pending = BuyerReturn.objects.get()
+    assert (pending.status, pending.reason) == ("pending", "bad_phone")
+    assert _owed(other_advertiser) == 3000 and _earned(affiliate) == 1800
+
+    # The advertiser sees its return waiting, can't decide it; another advertiser sees nothing.
+    mine = owner.get("/portal/buyer-returns/").content.decode()
+    assert "Reviewed buyer" in mine and "Waiting for review" in mine
+    assert 'value="accept"' not in mine
+    review = f"/portal/buyer-returns/{pending.pk}/review"
+    assert owner.post(review, {"decision": "accept"}).status_code == 403
+    theirs = logged_in(advertiser).get("/portal/buyer-returns/").content.decode()
+    assert "Reviewed buyer" not in theirs
+    assert logged_in(affiliate).get("/portal/buyer-returns/").status_code == 403
+
+    staff = logged_in(network)
+    queue = staff.get("/portal/buyer-returns/?status=pending").content.decode()
+    assert f'data-testid="return-{pending.pk}"' in queue and 'value="accept"' in queue
+    row = staff.post(
+        f"/portal/buyer-returns/{pending.pk}/review",
+        {"decision": "accept"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert row.status_code == 200
+    assert row.content.decode().startswith(f'<tr id="return-{pending.pk}"')
+    assert "Accepted" in row.content.decode()
+    pending.refresh_from_db()
+    assert pending.status == "accepted" and pending.decided_by is not None
+    # Exactly what an automatic acceptance does: the sale and the commission are reversed.
+    assert _owed(other_advertiser) == 0 and _earned(affiliate) == 0
+    assert Delivery.objects.get(lead=lead).status == "returned"
+    assert Lead.objects.get(pk=lead.pk).status == "returned"
+    assert ledger_problems() == []
+    again = staff.post(
+        f"/portal/buyer-returns/{pending.pk}/review", {"decision": "refuse"}, follow=True
+    )
+    assert "This return was decided already." in again.content.decode()
+    assert BuyerReturn.objects.get().status == "accepted"
+
+
+def test_a_refused_return_leaves_the_sale(
+    routed, affiliate, other_advertiser, network, buyer_server
+):
+    make_buyer(other_advertiser, buyer_server.url)
+    lead = _sold(routed, affiliate)
+    pending = buyer_return_request(lead_id=lead.pk, by=other_advertiser, reason="fake")
+    staff = logged_in(network)
+    staff.post(f"/portal/buyer-returns/{pending.pk}/review", {"decision": "refuse"})
+    pending.refresh_from_db()
+    assert pending.status == "refused"
+    assert _owed(other_advertiser) == 3000 and _earned(affiliate) == 1800
+    assert Delivery.objects.get(lead=lead).status == "delivered"
+    assert Lead.objects.get(pk=lead.pk).status == "approved"
+    assert ledger_problems() == []
+    # A network viewer sees the queue but decides nothing.
+    viewer = Client()
+    viewer.force_login(member(network, role=Role.VIEWER))
+    other = _sold(routed, affiliate)
+    waiting = buyer_return_request(lead_id=other.pk, by=other_advertiser, reason="fake")
+    assert 'value="accept"' not in viewer.get("/portal/buyer-returns/").content.decode()
+    review = f"/portal/buyer-returns/{waiting.pk}/review"
+    assert viewer.post(review, {"decision": "accept"}).status_code == 403
+    assert BuyerReturn.objects.get(pk=waiting.pk).status == "pending"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from leadrelay.accounts.models import ApiKey, Membership, Organization, User
+from leadrelay.accounts.models import ApiKey, Membership, Organization, OrganizationKind, User
+from leadrelay.core.errors import Invalid, NotFound, Problem
 
 SESSION_ORG_KEY = "leadrelay_org_id"
 
@@ -36,3 +37,17 @@ def acting_membership(request: HttpRequest) -> Membership | None:
 
 def api_keys_for_organization(*, organization: Organization) -> list[ApiKey]:
     return list(ApiKey.objects.filter(organization=organization).order_by("-created_at"))
+
+
+def advertiser_acted_for(*, organization: Organization, advertiser_id: int | None) -> Organization:
+    """Whom an advertiser's or the network's request sets something up for: an advertiser
+    acts for itself; the network names the advertiser (Invalid without one, NotFound for
+    an id that is no advertiser)."""
+    if organization.kind == OrganizationKind.ADVERTISER:
+        return organization
+    if advertiser_id is None:
+        raise Invalid([Problem("required", "Name the advertiser.", "advertiser_id")])
+    found = Organization.objects.filter(pk=advertiser_id, kind=OrganizationKind.ADVERTISER).first()
+    if found is None:
+        raise NotFound("Advertiser")
+    return found

@@ -10,19 +10,22 @@ address rules of core/outbound.py when saved and again when called.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import secrets
 import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
+from django.db import transaction
 from email_validator import EmailNotValidError, validate_email
 
 from leadrelay.accounts.models import Organization, OrganizationKind
-from leadrelay.core.errors import Invalid, Problem
+from leadrelay.core.errors import Conflict, Invalid, NotFound, Problem
 from leadrelay.core.money import currency_is_valid
 from leadrelay.core.outbound import host_problem, url_shape_problems
-from leadrelay.distribution.models import Buyer, BuyerCap, DeliveryMethod
+from leadrelay.distribution.models import Buyer, BuyerCap, BuyerStatus, DeliveryMethod
+from leadrelay.distribution.selectors import buyers_visible_to
 from leadrelay.leads.rules import rules_problems
 from leadrelay.offers.models import CapPeriod, FieldType, Offer, OfferField, Vertical
 from leadrelay.offers.targeting import schedule_problems
@@ -303,15 +306,16 @@ EDITABLE = (
 )  # fmt: skip
 
 
-def buyer_create(
-    *, advertiser: Organization, offers: list[Offer] | None = None, **data: Any
-) -> Buyer:
-    """A new buyer campaign for an advertiser. Raises Invalid with every problem."""
-    offers = offers or []
+def _unknown_refused(data: Mapping[str, Any]) -> None:
     unknown = sorted(set(data) - set(EDITABLE))
     if unknown:
         raise TypeError(f"unknown buyer settings: {', '.join(unknown)}")
-    data = {"currency": "USD", "method": DeliveryMethod.POST_JSON, **data}
+
+
+def _buyer_checked(
+    advertiser: Organization, data: dict[str, Any], offers: list[Offer]
+) -> dict[str, Any]:
+    """The settings as stored (maps as ordered pairs), or Invalid with every problem."""
     problems = buyer_problems(data, offers)
     if advertiser.kind != OrganizationKind.ADVERTISER:
         problems.append(Problem("not_an_advertiser", "Buyers belong to advertisers.", None))
@@ -319,17 +323,132 @@ def buyer_create(
         problems.append(Problem("offer_vertical", "Offers of the buyer's vertical.", "offers"))
     if problems:
         raise Invalid(problems)
-    data["field_map"] = [[name, template] for name, template in data["field_map"].items()]
-    data["ping_field_map"] = [[k, v] for k, v in (data.get("ping_field_map") or {}).items()]
-    buyer = Buyer.objects.create(advertiser=advertiser, **data)
+    return {
+        **data,
+        "field_map": [[name, template] for name, template in data["field_map"].items()],
+        "ping_field_map": [[k, v] for k, v in (data.get("ping_field_map") or {}).items()],
+    }
+
+
+def buyer_create(
+    *, advertiser: Organization, offers: list[Offer] | None = None, **data: Any
+) -> Buyer:
+    """A new buyer campaign for an advertiser. Raises Invalid with every problem."""
+    offers = offers or []
+    _unknown_refused(data)
+    data = {"currency": "USD", "method": DeliveryMethod.POST_JSON, **data}
+    buyer = Buyer.objects.create(advertiser=advertiser, **_buyer_checked(advertiser, data, offers))
     if offers:
         buyer.offers.set(offers)
     return buyer
 
 
+def buyer_settings(buyer: Buyer) -> dict[str, Any]:
+    """A buyer's editable settings as buyer_create takes them (maps as ordered dicts)."""
+    data = {key: getattr(buyer, key) for key in EDITABLE}
+    data["field_map"], data["ping_field_map"] = buyer.mapping(), buyer.ping_mapping()
+    return data
+
+
+def _buyer_locked(buyer: Buyer, by: Organization) -> Buyer:
+    """The buyer's row, locked, if `by` may change it (its advertiser or the network)."""
+    locked = (
+        buyers_visible_to(organization=by)
+        .select_for_update(of=("self",))
+        .filter(pk=buyer.pk)
+        .first()
+    )
+    if locked is None:
+        raise NotFound("Buyer")
+    return locked
+
+
+def buyer_update(
+    *, buyer: Buyer, by: Organization, offers: list[Offer] | None = None, **changes: Any
+) -> Buyer:
+    """Change some of a buyer's settings (`offers`: None keeps them). The result is checked
+    as a whole, as at creation, and every problem is reported at once (Invalid); nothing is
+    saved unless all pass. Returns the updated buyer."""
+    _unknown_refused(changes)
+    with transaction.atomic():
+        locked = _buyer_locked(buyer, by)
+        chosen = list(locked.offers.all()) if offers is None else offers
+        stored = _buyer_checked(locked.advertiser, {**buyer_settings(locked), **changes}, chosen)
+        for key in changes:
+            setattr(locked, key, stored[key])
+        locked.save(update_fields=[*changes, "updated_at"])
+        if offers is not None:
+            locked.offers.set(offers)
+    return locked
+
+
+def buyer_status_set(*, buyer: Buyer, by: Organization, status: str) -> Buyer:
+    """Its owner pauses a buyer (it is sent nothing until resumed) or resumes it; resuming
+    forgets why it was paused and its run of failures."""
+    if status not in BuyerStatus.values:
+        raise Invalid([Problem("invalid_choice", "active or paused.", "status")])
+    with transaction.atomic():
+        locked = _buyer_locked(buyer, by)
+        if locked.status != status:
+            # A blank reason reads "paused by its owner"; a resumed buyer starts afresh.
+            locked.status, locked.paused_reason, locked.consecutive_failures = (
+                status,
+                "",
+                0 if status == BuyerStatus.ACTIVE else locked.consecutive_failures,
+            )
+            locked.save(
+                update_fields=["status", "paused_reason", "consecutive_failures", "updated_at"]
+            )
+    return locked
+
+
+SECRETS_MAX = 3
+
+
+def buyer_secret_fingerprint(secret: str) -> str:
+    """What names a secret on a page without showing it."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+def buyer_secret_add(*, buyer: Buyer, by: Organization) -> str:
+    """Start a rotation: a new secret signs from now on, next to the old ones, so the buyer
+    can switch its verifier without a failed delivery. Returns the new secret (show it once)."""
+    with transaction.atomic():
+        locked = _buyer_locked(buyer, by)
+        if len(locked.signing_secrets) >= SECRETS_MAX:
+            raise Conflict(
+                "too_many_secrets",
+                f"At most {SECRETS_MAX} secrets: remove an old one first.",
+                "signing_secrets",
+            )
+        secret = buyer_secret_new()
+        locked.signing_secrets = [secret, *locked.signing_secrets]
+        locked.save(update_fields=["signing_secrets", "updated_at"])
+    return secret
+
+
+def buyer_secret_remove(*, buyer: Buyer, by: Organization, fingerprint: str) -> Buyer:
+    """End a rotation: the secret named by its fingerprint signs no more. A buyer's only
+    secret stays (add its successor first), so a signed buyer never goes unsigned."""
+    with transaction.atomic():
+        locked = _buyer_locked(buyer, by)
+        kept = [s for s in locked.signing_secrets if buyer_secret_fingerprint(s) != fingerprint]
+        if len(kept) == len(locked.signing_secrets):
+            raise NotFound("Secret")
+        if not kept:
+            raise Conflict(
+                "last_secret", "This is the only secret: add a new one first.", "signing_secrets"
+            )
+        locked.signing_secrets = kept
+        locked.save(update_fields=["signing_secrets", "updated_at"])
+    return locked
+
+
 def buyer_cap_set(
     *, buyer: Buyer, period: str, max_leads: int | None = None, max_spend_minor: int | None = None
 ) -> BuyerCap:
+    """At most `max_leads` and/or `max_spend_minor` per day, week or month (replaces the
+    period's cap)."""
     problems = []
     if period not in CapPeriod.values:
         problems.append(Problem("invalid_choice", "day, week or month.", "period"))
@@ -346,3 +465,8 @@ def buyer_cap_set(
         defaults={"max_leads": max_leads, "max_spend_minor": max_spend_minor},
     )
     return cap
+
+
+def buyer_cap_remove(*, buyer: Buyer, period: str) -> None:
+    """No cap for this period any more."""
+    BuyerCap.objects.filter(buyer=buyer, period=period).delete()

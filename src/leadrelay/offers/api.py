@@ -10,7 +10,8 @@ from ninja.responses import Status
 
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import Organization, OrganizationKind
-from leadrelay.core.errors import Invalid, NotFound, Problem
+from leadrelay.accounts.selectors import advertiser_acted_for
+from leadrelay.core.errors import NotFound
 from leadrelay.leads.schemas import ErrorOut
 from leadrelay.leads.services import offer_rules_dry_run, offer_rules_set
 from leadrelay.offers.models import Offer
@@ -69,19 +70,8 @@ def offers_read(request: HttpRequest, offer_id: int) -> OfferOut:
 @router.post("/offers", auth=manager_key, response={201: OfferOut, 404: ErrorOut, 422: ErrorOut})
 def offers_create(request: HttpRequest, payload: OfferIn) -> Status[OfferOut]:
     """Create an offer. An advertiser's key creates its own; a network key names the advertiser."""
-    api_key = request_api_key(request)
-    org = api_key.organization
-    if org.kind == OrganizationKind.ADVERTISER:
-        advertiser = org
-    else:
-        if payload.advertiser_id is None:
-            raise Invalid([Problem("required", "Name the advertiser.", "advertiser_id")])
-        found = Organization.objects.filter(
-            pk=payload.advertiser_id, kind=OrganizationKind.ADVERTISER
-        ).first()
-        if found is None:
-            raise NotFound("Advertiser")
-        advertiser = found
+    org = request_api_key(request).organization
+    advertiser = advertiser_acted_for(organization=org, advertiser_id=payload.advertiser_id)
     targeting_keys = {
         "allowed_countries", "allowed_devices", "schedule", "fallback_offer_id", "fallback_url"
     }  # fmt: skip
