@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import smtplib
 import time
 from collections.abc import Mapping
@@ -51,6 +50,7 @@ from leadrelay import __version__
 from leadrelay.core.errors import Conflict, NotFound
 from leadrelay.core.money import money_parse
 from leadrelay.core.outbound import Answer, Request, safe_call
+from leadrelay.core.patterns import pattern_found
 from leadrelay.distribution.models import (
     RESPONSE_KEEP,
     BidStatus,
@@ -323,8 +323,12 @@ def response_verdict(buyer: Buyer, body: str) -> Verdict:
         expected = buyer.accept_value
         if found is None or (expected and str(found).lower() != expected.lower()):
             return Verdict(False, f"{buyer.accept_json_path} is {json.dumps(found)[:100]}")
-    if buyer.accept_regex and re.search(buyer.accept_regex, body) is None:
-        return Verdict(False, "accept_regex_not_found")
+    if buyer.accept_regex:
+        found = pattern_found(buyer.accept_regex, body)
+        if not found:
+            return Verdict(
+                False, "accept_regex_not_found" if found is False else "accept_regex_invalid"
+            )
     lead_id = ""
     if buyer.lead_id_json_path:
         value = json_path_get(document, buyer.lead_id_json_path)

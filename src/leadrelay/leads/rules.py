@@ -11,7 +11,8 @@ conditions over the lead's fields ("fields.<key>") and the visitor's facts
                  {"field": "fields.zip", "op": "regex", "value": "^9"}]}]}
 
 Operators: equals, not_equals, in, not_in, range (min and/or max, numbers),
-regex (searched in the value's text; at most 200 characters), age (whole
+regex (searched in the value's text; at most 200 characters; RE2 syntax, so
+no backreferences or lookarounds, and linear time whatever the input), age (whole
 years from a date field to today, min and/or max), exists, not_exists. Each
 failed condition gives a reason code: its own "code" if it has one, else
 `rule:<field>:<op>`; an "any" node that fails gives the codes of its children.
@@ -24,19 +25,18 @@ per-condition reasons and no validation against an offer's fields.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from leadrelay.core.errors import Problem
+from leadrelay.core.patterns import pattern_found, pattern_problem
 
 OPS = {"equals", "not_equals", "in", "not_in", "range", "regex", "age", "exists", "not_exists"}
 VISITOR_FACTS = {"country", "device"}
 MAX_DEPTH = 6
 MAX_CONDITIONS = 100
-REGEX_MAX = 200
 
 
 def _number(value: Any) -> Decimal | None:
@@ -98,13 +98,10 @@ def rules_problems(rules: Any, field_keys: set[str]) -> list[Problem]:
             ):
                 problems.append(Problem("invalid_bounds", "Numbers for min and/or max.", path))
         if op == "regex":
-            if not isinstance(value, str) or len(value) > REGEX_MAX:
-                problems.append(Problem("invalid_regex", f"At most {REGEX_MAX} characters.", path))
-            else:
-                try:
-                    re.compile(value)
-                except re.error as exc:
-                    problems.append(Problem("invalid_regex", f"Not a pattern: {exc}.", path))
+            if not isinstance(value, str):
+                problems.append(Problem("invalid_regex", "A pattern, as text.", path))
+            elif why := pattern_problem(value):
+                problems.append(Problem("invalid_regex", why, path))
         if "code" in node and not (isinstance(node["code"], str) and 0 < len(node["code"]) <= 64):
             problems.append(Problem("invalid_code", "A code of 1 to 64 characters.", path))
 
@@ -167,7 +164,7 @@ def _holds(node: Mapping[str, Any], facts: Facts) -> bool:
     if op == "not_in":
         return actual not in {_text_of(v) for v in value}
     if op == "regex":
-        return re.search(value, str(actual)) is not None
+        return pattern_found(value, str(actual)) is True  # an unusable pattern fails
     number = _age(actual, facts.today or dt.date.today()) if op == "age" else _number(actual)
     if number is None:
         return False
