@@ -1,7 +1,11 @@
 """Users' patterns run in linear time: a pattern that backtracks exponentially in Python's
 `re` (here `(a+)+$` over 64 KB) returns at once, and patterns RE2 can't run are refused."""
 
+import pytest
+
+from leadrelay.core.errors import Invalid
 from leadrelay.core.patterns import pattern_found, pattern_problem
+from leadrelay.distribution.buyers import buyer_create
 from leadrelay.distribution.delivery import response_verdict
 from leadrelay.distribution.models import Buyer
 from leadrelay.leads.rules import Facts, rules_failures, rules_problems
@@ -36,3 +40,18 @@ def test_qualification_rules_use_the_same_engine():
     assert rules_failures(rule, Facts(fields={"note": CRAFTED})) == ["bad_note"]
     (problem,) = rules_problems({**rule, "value": r"(?=a)"}, {"note"})
     assert problem.code == "invalid_regex"
+
+
+def test_a_buyer_with_a_pattern_re2_cannot_run_is_refused(advertiser, settings):
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = True
+    with pytest.raises(Invalid) as exc:
+        buyer_create(
+            advertiser=advertiser,
+            name="Lookbehind",
+            vertical="insurance",
+            price_minor=100,
+            url="http://127.0.0.1:9/",
+            field_map={"mail": "{email}"},
+            accept_regex=r"(?<=status: )ok",
+        )
+    assert [(p.code, p.field) for p in exc.value.problems] == [("invalid_regex", "accept_regex")]

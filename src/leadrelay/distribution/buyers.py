@@ -24,6 +24,7 @@ from leadrelay.accounts.models import Organization, OrganizationKind
 from leadrelay.core.errors import Conflict, Invalid, NotFound, Problem
 from leadrelay.core.money import currency_is_valid
 from leadrelay.core.outbound import host_problem, url_shape_problems
+from leadrelay.core.patterns import pattern_problem
 from leadrelay.distribution.models import Buyer, BuyerCap, BuyerStatus, DeliveryMethod
 from leadrelay.distribution.selectors import buyers_visible_to
 from leadrelay.leads.rules import rules_problems
@@ -119,14 +120,8 @@ def _response_rule_problems(data: Mapping[str, Any]) -> list[Problem]:
                 Problem("invalid_json_path", "A path such as $.result.status or $.ids[0].", key)
             )
     pattern = data.get("accept_regex") or ""
-    if pattern:
-        if len(pattern) > 200:
-            problems.append(Problem("invalid_regex", "At most 200 characters.", "accept_regex"))
-        else:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                problems.append(Problem("invalid_regex", f"Not a pattern: {exc}.", "accept_regex"))
+    if pattern and (why := pattern_problem(str(pattern))):
+        problems.append(Problem("invalid_regex", why, "accept_regex"))
     if data.get("accept_value") and not data.get("accept_json_path"):
         problems.append(
             Problem("json_path_required", "Say where the value is.", "accept_json_path")
