@@ -331,3 +331,237 @@ def test_an_advertiser_returns_a_lead_and_opens_its_invoice(
     with page.expect_download() as download:
         page.get_by_role("link", name="PDF").click()
     assert Path(download.value.path()).read_bytes().startswith(b"%PDF-")
+
+
+# Buyer campaigns: set up in the portal, their secrets rotated, their returns reviewed.
+
+BUYER_URL = "https://buyer.example.com/leads"  # public-looking; unresolved offline, allowed
+
+
+def test_an_advertiser_sets_up_a_buyer_fixing_what_the_form_points_out(
+    page: Page, advertiser: Organization, settings: Any
+) -> None:
+    from leadrelay.distribution.models import Buyer
+    from tests.factories import make_offer
+
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = False  # the URL is checked as in production
+    make_offer(advertiser, vertical="insurance")  # its fields are what a field map may name
+    _log_in(page, advertiser)
+    page.get_by_role("link", name="Buyers", exact=True).click()
+    page.get_by_test_id("buyer-new").click()
+    expect(page).to_have_url(re.compile(r"^http://[^/]+/portal/buyers/new$"))
+    expect(page.locator("h1")).to_have_text("New buyer campaign")
+
+    form = page.get_by_test_id("buyer-form")
+    form.get_by_label("Name", exact=True).fill("Browser buyer")
+    form.get_by_label("Vertical", exact=True).select_option("insurance")
+    form.get_by_label("Price", exact=True).fill("30.50")
+    form.get_by_label("Url", exact=True).fill("ftp://buyer.example.com/leads")
+    bad_map = '{"z": "{email}", "a": "{first_name}",}'  # the trailing comma is no JSON
+    form.get_by_label("Field map", exact=True).fill(bad_map)
+    form.get_by_label("Headers", exact=True).fill('{"X-Api-Key": "k1"}')
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        form.get_by_role("button", name="Create buyer").click()
+    assert posted.value.status == 200
+    page.wait_for_load_state()
+
+    expect(page.get_by_test_id("error-field_map")).to_have_text(
+        "Not JSON: Expecting property name enclosed in double quotes at line 1, column 38."
+    )
+    expect(page.get_by_test_id("error-url")).to_have_text(
+        "The URL must start with http:// or https://."
+    )
+    expect(page.locator(".buyer-form .error")).to_have_count(2)
+    expect(page.locator("tr.invalid")).to_have_count(2)
+    # What was typed is all still there.
+    expect(form.get_by_label("Name", exact=True)).to_have_value("Browser buyer")
+    expect(form.get_by_label("Vertical", exact=True)).to_have_value("insurance")
+    expect(form.get_by_label("Price", exact=True)).to_have_value("30.50")
+    expect(form.get_by_label("Url", exact=True)).to_have_value("ftp://buyer.example.com/leads")
+    expect(form.get_by_label("Field map", exact=True)).to_have_value(bad_map)
+    expect(form.get_by_label("Headers", exact=True)).to_have_value('{"X-Api-Key": "k1"}')
+    assert not Buyer.objects.exists()
+
+    form.get_by_label("Url", exact=True).fill(BUYER_URL)
+    form.get_by_label("Field map", exact=True).fill(
+        '{"z": "{email}", "a": "{first_name}", "source": "leadrelay"}'
+    )
+    form.get_by_role("button", name="Create buyer").click()
+
+    buyer = Buyer.objects.get()
+    expect(page).to_have_url(re.compile(rf"^http://[^/]+/portal/buyers/{buyer.pk}/$"))
+    assert (buyer.advertiser_id, buyer.name, buyer.url, buyer.price_minor) == (
+        advertiser.pk,
+        "Browser buyer",
+        BUYER_URL,
+        3050,
+    )
+    assert buyer.field_map == [["z", "{email}"], ["a", "{first_name}"], ["source", "leadrelay"]]
+    assert buyer.headers == {"X-Api-Key": "k1"}
+    assert len(buyer.signing_secrets) == 1
+    secret = buyer.signing_secrets[0]
+    expect(page.locator("h1")).to_have_text("Browser buyer")
+    expect(page.locator(".messages")).to_have_text("Browser buyer is set up.")
+    expect(page.get_by_test_id("new-secret").locator("p.mono")).to_have_text(secret)
+    expect(page.get_by_test_id("buyer-settings")).to_contain_text(
+        "z = {email}a = {first_name}source = leadrelay"
+    )
+
+    page.reload()
+    expect(page.locator("h1")).to_have_text("Browser buyer")
+    expect(page.get_by_test_id("new-secret")).to_have_count(0)
+    expect(page.locator("main")).not_to_contain_text(secret)
+
+    # Editing lists every problem at once too, and changes nothing until all are fixed.
+    page.get_by_test_id("buyer-edit").click()
+    expect(form.get_by_label("Url", exact=True)).to_have_value(BUYER_URL)
+    form.get_by_label("Url", exact=True).fill("ftp://buyer.example.com/leads")
+    form.get_by_label("Headers", exact=True).fill('{"X-Api-Key": "k2"')
+    form.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("error-headers")).to_have_text(
+        "Not JSON: Expecting ',' delimiter at line 1, column 19."
+    )
+    expect(page.get_by_test_id("error-url")).to_have_text(
+        "The URL must start with http:// or https://."
+    )
+    expect(page.locator(".buyer-form .error")).to_have_count(2)
+    buyer.refresh_from_db()
+    assert (buyer.url, buyer.headers) == (BUYER_URL, {"X-Api-Key": "k1"})
+
+
+def test_an_advertiser_rotates_a_buyers_signing_secret(
+    new_page: Any, advertiser: Organization
+) -> None:
+    from leadrelay.distribution.buyers import (
+        buyer_create,
+        buyer_secret_fingerprint,
+        buyer_secret_new,
+    )
+    from leadrelay.distribution.models import Buyer
+
+    old = buyer_secret_new()
+    buyer = buyer_create(
+        advertiser=advertiser,
+        name="Rotating buyer",
+        vertical="insurance",
+        price_minor=3000,
+        url=BUYER_URL,
+        field_map={"mail": "{email}"},
+        signing_secrets=[old],
+    )
+    page = new_page()
+    _log_in(page, advertiser)
+    page.goto(f"/portal/buyers/{buyer.pk}/")
+    secrets = page.get_by_test_id("secrets").locator("tr")
+    expect(secrets).to_have_count(2)  # the header and the one secret
+    expect(secrets.nth(1)).to_contain_text(buyer_secret_fingerprint(old))
+    expect(secrets.nth(1).get_by_role("button", name="Remove")).to_have_count(0)
+
+    page.get_by_role("button", name="Add a new secret").click()
+    expect(page.locator(".messages")).to_have_text(
+        "A new secret signs from now on, next to the old ones."
+    )
+    new = Buyer.objects.get(pk=buyer.pk).signing_secrets[0]
+    assert Buyer.objects.get(pk=buyer.pk).signing_secrets == [new, old]
+    expect(page.get_by_test_id("new-secret").locator("p.mono")).to_have_text(new)
+    expect(secrets).to_have_count(3)
+    expect(secrets.nth(1)).to_contain_text(buyer_secret_fingerprint(new))
+    expect(secrets.nth(1)).to_contain_text("newest")
+    expect(secrets.nth(2)).to_contain_text(buyer_secret_fingerprint(old))
+    expect(page.get_by_test_id("secrets")).not_to_contain_text(old)  # only its start
+
+    # A second tab, left open on the two secrets, to try removing the last one later.
+    stale = page.context.new_page()
+    stale.goto(f"/portal/buyers/{buyer.pk}/")
+    expect(stale.get_by_test_id("secrets").locator("tr")).to_have_count(3)
+
+    secrets.nth(2).get_by_role("button", name="Remove").click()
+    expect(page.locator(".messages")).to_have_text("The secret signs no more.")
+    expect(secrets).to_have_count(2)
+    expect(secrets.nth(1)).to_contain_text(buyer_secret_fingerprint(new))
+    expect(page.get_by_test_id("secrets").get_by_role("button", name="Remove")).to_have_count(0)
+    expect(page.get_by_test_id("new-secret")).to_have_count(0)
+    assert Buyer.objects.get(pk=buyer.pk).signing_secrets == [new]
+
+    stale_rows = stale.get_by_test_id("secrets").locator("tr")
+    stale_rows.filter(has_text=buyer_secret_fingerprint(new)).get_by_role(
+        "button", name="Remove"
+    ).click()
+    expect(stale.locator(".messages")).to_have_text(
+        "Refused (last_secret): This is the only secret: add a new one first."
+    )
+    expect(stale_rows).to_have_count(2)
+    expect(stale_rows.nth(1)).to_contain_text(buyer_secret_fingerprint(new))
+    assert Buyer.objects.get(pk=buyer.pk).signing_secrets == [new]
+
+
+def test_network_staff_accept_a_buyer_return_in_place(
+    page: Page,
+    network: Organization,
+    advertiser: Organization,
+    affiliate: Organization,
+    settings: Any,
+) -> None:
+    from leadrelay.distribution.delivery import delivery_attempt, lead_distribute
+    from leadrelay.distribution.models import BuyerReturn, Delivery, OfferRouting
+    from leadrelay.distribution.returns import buyer_return_request
+    from leadrelay.ledger.checks import ledger_problems
+    from leadrelay.ledger.models import Transaction
+    from tests.distribution.conftest import make_buyer, new_lead
+    from tests.factories import make_offer
+    from tests.localhttp import LocalServer
+
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = True  # the buyer's server is on 127.0.0.1
+    offer = make_offer(advertiser, vertical="insurance")
+    approve(offer, affiliate)
+    OfferRouting.objects.create(offer=offer, mode="priority")
+    server = LocalServer().start()
+    try:
+        # No automatic acceptance: every return of this buyer waits for the network.
+        make_buyer(advertiser, server.url, name="Reviewed buyer", auto_accept_returns_bp=0)
+        lead = new_lead(offer, affiliate)
+        (delivery,) = lead_distribute(lead_id=lead.pk)
+        assert delivery_attempt(delivery_id=delivery.pk).status == "delivered"
+    finally:
+        server.stop()
+    pending = buyer_return_request(lead_id=lead.pk, by=advertiser, reason="bad_phone")
+    assert pending.status == "pending"
+
+    staff = member(network)
+    page.goto("/login/")
+    page.get_by_label("Email").fill(staff.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_test_id("acting-org")).to_have_text("The Network · Network")
+    page.goto("/portal/buyer-returns/")
+    row = page.get_by_test_id(f"return-{pending.pk}")
+    expect(row).to_contain_text("Reviewed buyer")
+    expect(row).to_contain_text("Acme Insurance")
+    expect(row).to_contain_text("bad_phone")
+    expect(row.locator(".badge")).to_have_text("Waiting for review")
+
+    # A full page load would forget this; an htmx swap of the row keeps it.
+    page.evaluate("window.stillThisPage = true")
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        row.get_by_role("button", name="Accept").click()
+    assert posted.value.status == 200
+    assert posted.value.request.header_value("hx-request") == "true"
+    expect(row.locator(".badge")).to_have_text("Accepted")
+    expect(row).to_contain_text(f"by {staff.email}")
+    expect(row.get_by_role("button")).to_have_count(0)
+    assert page.evaluate("window.stillThisPage") is True
+    expect(page.locator(".messages")).to_have_count(0)
+    expect(page.get_by_test_id("buyer-returns").locator("tr")).to_have_count(2)
+
+    pending.refresh_from_db()
+    assert (pending.status, pending.decided_by_id) == ("accepted", staff.pk)
+    assert Delivery.objects.get(pk=delivery.pk).status == "returned"
+    assert BuyerReturn.objects.count() == 1
+    # The sale is reversed by one transaction, made by the staff member who accepted.
+    sale = Transaction.objects.get(external_id=f"sale:{lead.pk}:{delivery.buyer_id}")
+    reversal = Transaction.objects.get(reverses=sale)
+    assert (reversal.kind, reversal.created_by_id) == ("reversal", staff.pk)
+    assert sorted(reversal.entries.values_list("amount_minor", flat=True)) == sorted(
+        -amount for amount in sale.entries.values_list("amount_minor", flat=True)
+    )
+    assert ledger_problems() == []

@@ -24,10 +24,12 @@ from leadrelay.distribution.buyers import (
     buyer_cap_remove,
     buyer_cap_set,
     buyer_create,
+    buyer_problems,
     buyer_secret_add,
     buyer_secret_fingerprint,
     buyer_secret_new,
     buyer_secret_remove,
+    buyer_settings,
     buyer_status_set,
     buyer_update,
 )
@@ -36,7 +38,7 @@ from leadrelay.distribution.models import Buyer, BuyerStatus, Delivery, Delivery
 from leadrelay.distribution.returns import buyer_return_decide, buyer_return_request
 from leadrelay.distribution.selectors import buyer_get, buyer_returns_visible_to, buyers_visible_to
 from leadrelay.portals.access import portal_user, portal_view
-from leadrelay.portals.buyer_forms import BuyerForm, CapForm
+from leadrelay.portals.buyer_forms import AMOUNT_SETTINGS, BuyerForm, CapForm
 
 NETWORK, ADVERTISER = OrganizationKind.NETWORK, OrganizationKind.ADVERTISER
 # The session keeps a new secret for the one page that shows it.
@@ -120,13 +122,34 @@ def _form_page(request: HttpRequest, form: BuyerForm, buyer: Buyer | None) -> Ht
     return render(request, "portals/buyer_form.html", {"form": form, "buyer": buyer})
 
 
+def _rest_checked(form: BuyerForm, buyer: Buyer | None) -> None:
+    """A form that did not parse (a JSON mistake, an amount) still has what did checked, so
+    the page lists every problem at once, as it says, instead of a bad URL only after the
+    JSON is fixed. A field with an error of its own keeps just that one."""
+    data = {"currency": "USD", **(buyer_settings(buyer) if buyer else {}), **form.settings()}
+    offers = form.cleaned_data.get("offers")
+    if offers is None:
+        offers = buyer.offers.all() if buyer else []
+    named = set(form.errors)
+    form.problems_show(
+        [
+            p
+            for p in buyer_problems(data, list(offers))
+            if (key := (p.field or "").split(".")[0]) and AMOUNT_SETTINGS.get(key, key) not in named
+        ]
+    )
+
+
 @portal_view(NETWORK, ADVERTISER)
 def buyer_new(request: HttpRequest, membership: Membership) -> HttpResponse:
     """A new buyer, for the acting advertiser or, by network staff, for any advertiser. It
     gets a signing secret, shown once."""
     organization = membership.organization
     form = BuyerForm(request.POST or None, choose_advertiser=organization.kind == NETWORK)
-    if request.method != "POST" or not form.is_valid():
+    if request.method != "POST":
+        return _form_page(request, form, None)
+    if not form.is_valid():
+        _rest_checked(form, None)
         return _form_page(request, form, None)
     advertiser: Organization = form.cleaned_data.get("advertiser") or organization
     try:
@@ -150,7 +173,10 @@ def buyer_edit(request: HttpRequest, membership: Membership, buyer_id: int) -> H
     form = BuyerForm(
         request.POST or None, initial=BuyerForm.initial_for(buyer), choose_advertiser=False
     )
-    if request.method != "POST" or not form.is_valid():
+    if request.method != "POST":
+        return _form_page(request, form, buyer)
+    if not form.is_valid():
+        _rest_checked(form, buyer)
         return _form_page(request, form, buyer)
     try:
         buyer_update(
