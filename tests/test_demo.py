@@ -7,6 +7,7 @@ from leadrelay.accounts.models import Organization
 from leadrelay.accounts.services import api_key_authenticate
 from leadrelay.leads.models import Lead, LeadStatus
 from leadrelay.ledger.selectors import trial_balance
+from leadrelay.reporting.rollups import rollup_problems
 from leadrelay.offers.models import Offer
 
 
@@ -31,6 +32,7 @@ def test_demo_data_builds_a_believable_network_and_its_credentials(db, tmp_path,
     statuses = set(Lead.objects.values_list("status", flat=True))
     assert {LeadStatus.APPROVED, LeadStatus.REJECTED, LeadStatus.DUPLICATE} <= statuses
     assert trial_balance().ok
+    assert rollup_problems() == []  # the dashboards' rollups match the demo's rows
 
     # One login per role is printed; every login is in the file and works.
     for role in ("network", "advertiser", "affiliate"):

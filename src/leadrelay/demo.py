@@ -40,6 +40,7 @@ from leadrelay.ledger.payments import advertiser_payment_record
 from leadrelay.ledger.payouts import payout_run_create, payout_run_mark_paid
 from leadrelay.offers.models import Offer, OfferStatus
 from leadrelay.offers.services import FieldSpec, offer_access_grant, offer_create
+from leadrelay.reporting.rollups import clicks_counted
 from leadrelay.tracking.models import Click, TrackingLink
 from leadrelay.tracking.selectors import tracking_link_url
 from leadrelay.tracking.services import click_record, tracking_link_create
@@ -428,7 +429,9 @@ def _traffic(
             continue  # a made-up phone number phonenumbers doesn't accept: the visitor gave up
         if lead.status == LeadStatus.PENDING_REVIEW:
             leads_to_review.append((lead.pk, lead_at, plan))
-    Click.objects.bulk_create(unconverted, batch_size=2000)
+    with transaction.atomic():
+        Click.objects.bulk_create(unconverted, batch_size=2000)
+        clicks_counted(unconverted)  # the report rollups, as clicks_write keeps them
     staff = User.objects.filter(email=f"ops@{EMAIL_DOMAIN}").first()
     for lead_id, lead_at, plan in leads_to_review:
         decided_at = lead_at + dt.timedelta(hours=rng.randint(2, 30))

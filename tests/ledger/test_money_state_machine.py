@@ -70,6 +70,7 @@ from leadrelay.ledger.payouts import (
 from leadrelay.ledger.selectors import advertiser_balances, affiliate_balances, trial_balance
 from leadrelay.ledger.services import NEVER_NEGATIVE_ROLES, ledger_adjustment_post
 from leadrelay.offers.models import Offer
+from leadrelay.reporting.rollups import rollup_problems
 from leadrelay.reporting.selectors import dashboard_report
 from leadrelay.tracking.conversions import conversion_record
 from leadrelay.tracking.models import (
@@ -249,9 +250,14 @@ class MoneyMachine(RuleBasedStateMachine):
         self.clock = self.traveller.start()
 
     def teardown(self):
-        self.traveller.stop()
-        transaction.set_rollback(True)
-        self.savepoint.__exit__(None, None, None)
+        try:
+            # The report rollups were kept up to date by every writer of the run: they equal
+            # a rebuild from the rows. (Once per run: recomputing them every step is slow.)
+            assert rollup_problems() == []
+        finally:
+            self.traveller.stop()
+            transaction.set_rollback(True)
+            self.savepoint.__exit__(None, None, None)
 
     @property
     def now(self):

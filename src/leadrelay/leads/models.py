@@ -85,6 +85,13 @@ class Lead(models.Model):
     payout_basis = models.CharField(max_length=120, blank=True)
     # Posted with an inbound ping's id (distribution/inbound.py): the payout quoted then.
     ping_quote_minor = models.BigIntegerField(null=True, blank=True)
+    # The visitor's country and device at intake, and the landing variant its click saw:
+    # kept on the lead so reports (reporting/rollups.py) can be rebuilt from rows alone.
+    country = models.CharField(max_length=2, blank=True)
+    device = models.CharField(max_length=16, blank=True)
+    landing_variant = models.ForeignKey(
+        "offers.LandingVariant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     returned_at = models.DateTimeField(null=True, blank=True)
     return_reason = models.CharField(max_length=64, blank=True)
     # The payout-run line that paid this lead's payout (ledger/payouts.py).

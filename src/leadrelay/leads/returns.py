@@ -29,6 +29,7 @@ from leadrelay.ledger.models import Transaction
 from leadrelay.ledger.services import staff_check, transaction_reverse
 from leadrelay.postbacks.models import PostbackEvent
 from leadrelay.postbacks.services import affiliate_postbacks_enqueue
+from leadrelay.reporting.rollups import lead_counted
 
 _REASON_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 
@@ -53,6 +54,14 @@ def lead_take_back(
     lead: Lead, *, to: LeadStatus, reason: str, actor: User | None, at: datetime
 ) -> None:
     """Reverse an approved lead's bookings and mark it `to`; the caller holds its lock."""
+    lead.status = to
+    lead.returned_at = at
+    lead.return_reason = reason
+    lead.save(update_fields=["status", "returned_at", "return_reason"])
+    LeadStatusChange.objects.create(
+        lead=lead, from_status=LeadStatus.APPROVED, to_status=to, reasons=[reason], actor=actor
+    )
+    lead_counted(lead, LeadStatus.APPROVED)  # counts before money: rollups' lock order
     for suffix in ("released", "approved"):
         booked = Transaction.objects.filter(external_id=f"lead:{lead.pk}:{suffix}").first()
         if booked is not None:
@@ -62,13 +71,6 @@ def lead_take_back(
                 created_by=actor,
                 posted_at=at,
             )
-    lead.status = to
-    lead.returned_at = at
-    lead.return_reason = reason
-    lead.save(update_fields=["status", "returned_at", "return_reason"])
-    LeadStatusChange.objects.create(
-        lead=lead, from_status=LeadStatus.APPROVED, to_status=to, reasons=[reason], actor=actor
-    )
     affiliate_postbacks_enqueue(lead=lead, event=PostbackEvent.LEAD_REVERSED)
 
 

@@ -49,8 +49,9 @@ from leadrelay.offers.payouts import PayoutDecision, offer_payout_decide
 from leadrelay.offers.selectors import affiliate_may_promote, offers_visible_to
 from leadrelay.postbacks.models import PostbackEvent
 from leadrelay.postbacks.services import affiliate_postbacks_enqueue
+from leadrelay.reporting.rollups import lead_counted
 from leadrelay.tracking.geo import country_for_ip
-from leadrelay.tracking.models import SUB_FIELDS, TrackingLink
+from leadrelay.tracking.models import SUB_FIELDS, Click, TrackingLink
 from leadrelay.tracking.visitor import device_for
 
 # A lead over a cap, on an offer that takes such leads unpaid: accepted, booked at nothing.
@@ -123,6 +124,17 @@ def _attribution(
             return None, None, {}, reasons
         affiliate = clicked_for
     return affiliate, link, subs, reasons
+
+
+def _landing_variant(identity: ClickIdentity | None) -> int | None:
+    """The landing variant the lead's click was sent to, when the click row is written."""
+    if identity is None:
+        return None
+    return (
+        Click.objects.filter(click_id=identity.click_id)
+        .values_list("landing_variant_id", flat=True)
+        .first()
+    )
 
 
 def lead_facts(fields: dict[str, Any], ip: str | None, user_agent: str) -> Facts:
@@ -327,6 +339,9 @@ def lead_intake(
             created_at=now,
             decided_at=None if status == LeadStatus.PENDING_REVIEW else now,
             ping_quote_minor=None if ping is None else ping.quote_minor,
+            country=facts.country[:2],
+            device=facts.device[:16],
+            landing_variant_id=_landing_variant(identity),
             **subs,
         )
         if ping is not None:
@@ -335,6 +350,7 @@ def lead_intake(
         LeadStatusChange.objects.create(
             lead=lead, from_status="", to_status=lead.status, reasons=reasons
         )
+        lead_counted(lead)
         if status == LeadStatus.REJECTED:
             affiliate_postbacks_enqueue(lead=lead, event=PostbackEvent.LEAD_REJECTED)
         elif status != LeadStatus.DUPLICATE:
@@ -382,6 +398,7 @@ def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None
     LeadStatusChange.objects.create(
         lead=lead, from_status=previous, to_status=LeadStatus.APPROVED, note=note, actor=actor
     )
+    lead_counted(lead, previous)
     affiliate_postbacks_enqueue(lead=lead, event=PostbackEvent.LEAD_APPROVED)
     _distribute_after_commit(lead)
     if not books:
@@ -485,5 +502,6 @@ def lead_review_decide(
                 note=note,
                 actor=actor,
             )
+            lead_counted(lead, LeadStatus.PENDING_REVIEW)
             affiliate_postbacks_enqueue(lead=lead, event=PostbackEvent.LEAD_REJECTED)
     return lead

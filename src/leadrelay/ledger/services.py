@@ -39,6 +39,7 @@ from leadrelay.ledger.models import (
     Transaction,
     TransactionKind,
 )
+from leadrelay.reporting.rollups import money_posted
 
 
 class Unbalanced(Conflict):
@@ -185,6 +186,9 @@ def transaction_post(
                         currency=p.account.currency,
                     )
                     for p in postings
+                )
+                money_posted(
+                    txn, [(p.account.role, p.account.currency, p.amount_minor) for p in postings]
                 )
         except IntegrityError:
             # Another request posted the same external id between our check and insert.

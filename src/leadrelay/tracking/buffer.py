@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 
+from leadrelay.reporting.rollups import clicks_counted
 from leadrelay.tracking.models import Click
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,15 @@ def _clicks_write_chunk(rows: list[Click]) -> int:
         if click.ip_ua_hash:
             by_hash[(click.offer_id, click.ip_ua_hash)].append(click.created_at)
     with transaction.atomic():
+        # A retried chunk may have been written once already (its commit's answer lost):
+        # those rows are skipped by the insert and must not be counted again.
+        written = set(
+            Click.objects.filter(click_id__in=[c.click_id for c in rows]).values_list(
+                "click_id", flat=True
+            )
+        )
         Click.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+        clicks_counted(c for c in rows if c.click_id not in written)
     return len(rows)
 
 

@@ -1,0 +1,357 @@
+"""Keeping the report rollups (reporting/models.py Rollup) up to date, and rebuilding them.
+
+Every change is added to the cells it touches in the same database transaction
+as the rows it counts, so a rollup is never ahead of or behind what was
+committed:
+
+- a click written (tracking/buffer.py) adds to `clicks` (and `unique_clicks`)
+  at its hour — bots and clicks the offer refused (sent to a fallback URL or
+  nowhere) don't count, as before rollups;
+- a lead stored adds to `leads` and to its status's count at the hour it
+  arrived; a later status change moves it from one count to the other, at that
+  same hour (a lead approved tomorrow still counts for the day it came);
+  a rejected or duplicate lead counts once per reason code in the `reason`
+  breakdown;
+- a sale posted to the ledger (a CPL approval, CPC clicks, a conversion, a lead
+  sold to a buyer, and reversals of these) adds what the advertiser owes to
+  `revenue_minor` and what the affiliate earns to `payout_minor`, at the hour it
+  was booked, so report money always equals the ledger's.
+
+Each change touches the whole (`dim` "") and one cell per breakdown whose value
+it has (sub1…sub5, country, device, variant). Cells are upserted in key order
+(`INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n`), counts before money,
+so concurrent writers lock them in the same order.
+
+`rollups_rebuild` recomputes every cell from the raw rows with GROUP BY
+queries; the result equals what the upkeep produced (tests/reporting).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncHour
+
+from leadrelay.leads.models import Lead, LeadStatus
+from leadrelay.ledger.models import AccountRole, Entry, Transaction, TransactionKind
+from leadrelay.reporting.models import Rollup
+from leadrelay.tracking.models import Click, Fallback
+
+DIMS = ("sub1", "sub2", "sub3", "sub4", "sub5", "country", "device", "variant")
+BREAKDOWNS = (*DIMS, "reason")
+COUNTS = ("clicks", "unique_clicks", "leads", "approved", "rejected", "duplicate", "pending",
+          "returned")  # fmt: skip
+MONEY = ("revenue_minor", "payout_minor")
+COLUMNS = COUNTS + MONEY
+
+# The sales reports count; their reversals (returns, take-backs) count against them.
+SALE_KINDS = (
+    TransactionKind.LEAD_APPROVED,
+    TransactionKind.CLICKS,
+    TransactionKind.CONVERSION,
+    TransactionKind.SALE,
+)
+REVENUE_ROLES = (AccountRole.ADVERTISER_RECEIVABLE,)
+PAYOUT_ROLES = (AccountRole.AFFILIATE_PAYABLE, AccountRole.AFFILIATE_PAYABLE_PENDING)
+
+# Which count a lead in each status adds to.
+STATUS_COUNT = {
+    LeadStatus.PENDING_REVIEW: "pending",
+    LeadStatus.APPROVED: "approved",
+    LeadStatus.REJECTED: "rejected",
+    LeadStatus.DUPLICATE: "duplicate",
+    LeadStatus.RETURNED: "returned",
+    LeadStatus.REVERSED: "returned",
+}
+REASONED = (LeadStatus.REJECTED, LeadStatus.DUPLICATE)
+VALUE_MAX = 100
+
+Key = tuple[dt.datetime, int, int, str, str, str]  # hour, offer, affiliate, dim, value, cur
+
+
+def hour_of(at: dt.datetime) -> dt.datetime:
+    return at.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _values(row: Any) -> dict[str, str]:
+    """The breakdown values of a click or a lead (empty ones are left out)."""
+    found = {name: getattr(row, _field(name)) for name in DIMS}
+    return {k: str(v)[:VALUE_MAX] for k, v in found.items() if v not in (None, "")}
+
+
+Cell = tuple[str, str]  # (dim, value); ("", "") is the whole
+
+
+def cells_of(values: Mapping[str, str]) -> list[Cell]:
+    return [("", ""), *values.items()]
+
+
+class Deltas:
+    """Changes to cells, added up before they are written."""
+
+    def __init__(self) -> None:
+        self.cells: dict[Key, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def add(
+        self,
+        at: dt.datetime,
+        offer_id: int,
+        affiliate_id: int | None,
+        cells: Iterable[Cell],
+        change: Mapping[str, int],
+        currency: str = "",
+    ) -> None:
+        hour, affiliate = hour_of(at), affiliate_id or 0
+        for dim, value in cells:
+            cell = self.cells[(hour, offer_id, affiliate, dim, value, currency)]
+            for column, amount in change.items():
+                cell[column] += amount
+
+    def write(self) -> None:
+        rows = sorted((key, cell) for key, cell in self.cells.items() if any(cell.values()))
+        if rows:
+            _upsert(rows)
+        self.cells.clear()
+
+
+def _upsert(rows: list[tuple[Key, dict[str, int]]]) -> None:
+    table = connection.ops.quote_name(Rollup._meta.db_table)
+    keys = "hour, offer_id, affiliate_id, dim, value, currency"
+    columns = ", ".join(COLUMNS)
+    marks = ", ".join(["%s"] * (6 + len(COLUMNS)))
+    adds = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in COLUMNS)
+    # Names from this module, values as parameters.
+    sql = (
+        f"INSERT INTO {table} ({keys}, {columns}) VALUES ({marks}) "  # noqa: S608
+        f"ON CONFLICT ({keys}) DO UPDATE SET {adds}"
+    )
+    params = []
+    for (hour, offer, affiliate, dim, value, currency), cell in rows:
+        # Stored as Django stores a DateTimeField, so the cells match what the ORM reads.
+        stored = connection.ops.adapt_datetimefield_value(hour)
+        params.append(
+            [stored, offer, affiliate, dim, value, currency, *(cell.get(c, 0) for c in COLUMNS)]
+        )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+# --- the upkeep, called by the writers ---------------------------------------------------
+
+
+def _click_counts(click: Click) -> bool:
+    return not click.is_bot and click.fallback not in (Fallback.URL, Fallback.NONE)
+
+
+def clicks_counted(clicks: Iterable[Click]) -> None:
+    """Clicks just inserted (in the caller's transaction)."""
+    deltas = Deltas()
+    for click in clicks:
+        if _click_counts(click):
+            change = {"clicks": 1, "unique_clicks": 1 if click.is_unique else 0}
+            cells = cells_of(_values(click))
+            deltas.add(click.created_at, click.offer_id, click.affiliate_id, cells, change)
+    deltas.write()
+
+
+def _reason_cells(lead: Lead) -> list[Cell]:
+    return [("reason", code[:VALUE_MAX]) for code in sorted({str(c) for c in lead.reasons or []})]
+
+
+def lead_counted(lead: Lead, from_status: str = "") -> None:
+    """A lead just stored (from_status "") or moved from `from_status` to its status now;
+    in the caller's transaction. Rejected and duplicate leads count once per reason code in
+    the reason breakdown (those statuses are final: a lead never leaves them)."""
+    change: dict[str, int] = defaultdict(int)
+    if from_status:
+        change[STATUS_COUNT[LeadStatus(from_status)]] -= 1
+    else:
+        change["leads"] += 1
+    counted = STATUS_COUNT[LeadStatus(lead.status)]
+    change[counted] += 1
+    deltas = Deltas()
+    at, offer, affiliate = lead.created_at, lead.offer_id, lead.affiliate_id
+    deltas.add(at, offer, affiliate, cells_of(_values(lead)), change)
+    if from_status in REASONED:
+        deltas.add(
+            at, offer, affiliate, _reason_cells(lead), {STATUS_COUNT[LeadStatus(from_status)]: -1}
+        )
+    if lead.status in REASONED:
+        deltas.add(at, offer, affiliate, _reason_cells(lead), {counted: 1})
+    deltas.write()
+
+
+def _sale(kind: str, reverses_kind: str | None) -> bool:
+    if kind == TransactionKind.REVERSAL:
+        return reverses_kind in SALE_KINDS
+    return kind in SALE_KINDS
+
+
+def money_posted(txn: Transaction, postings: Iterable[tuple[str, str, int]]) -> None:
+    """A ledger transaction just posted, in the caller's transaction: (account role,
+    currency, amount) of each entry. Only sales and their reversals count."""
+    reverses_kind = txn.reverses.kind if txn.reverses is not None else None
+    if txn.offer_id is None or not _sale(txn.kind, reverses_kind):
+        return
+    money: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for role, currency, amount in postings:
+        if role in REVENUE_ROLES:
+            money[currency]["revenue_minor"] += amount
+        elif role in PAYOUT_ROLES:
+            money[currency]["payout_minor"] -= amount
+    lead = Lead.objects.filter(pk=txn.lead_id).first() if txn.lead_id else None
+    cells = cells_of(_values(lead) if lead is not None else {})
+    deltas = Deltas()
+    for currency, change in money.items():
+        deltas.add(txn.posted_at, txn.offer_id, txn.affiliate_id, cells, change, currency)
+    deltas.write()
+
+
+# --- rebuilding from raw rows --------------------------------------------------------------
+
+
+def _field(dim: str, prefix: str = "") -> str:
+    return prefix + ("landing_variant_id" if dim == "variant" else dim)
+
+
+def _with_value(qs: QuerySet[Any], field: str) -> QuerySet[Any]:
+    if field.endswith("_id"):
+        return qs.exclude(**{f"{field}__isnull": True})
+    return qs.exclude(**{field: ""})
+
+
+def _by_hour(qs: QuerySet[Any], at: str, group: list[str], **aggregates: Any) -> QuerySet[Any]:
+    hours = qs.annotate(h=TruncHour(at, tzinfo=dt.UTC))
+    return hours.values("h", *group).annotate(**aggregates).order_by()
+
+
+def _cells(dim: str | None, value: Any) -> list[Cell]:
+    return [(dim, str(value)[:VALUE_MAX])] if dim else [("", "")]
+
+
+def _rebuild_clicks(deltas: Deltas) -> None:
+    clicks = Click.objects.filter(is_bot=False).exclude(fallback__in=[Fallback.URL, Fallback.NONE])
+    for dim in (None, *DIMS):
+        field = _field(dim) if dim else None
+        qs = _with_value(clicks, field) if field else clicks
+        group = ["offer_id", "affiliate_id", *([field] if field else [])]
+        for r in _by_hour(
+            qs, "created_at", group, n=Count("id"), unique=Count("id", filter=Q(is_unique=True))
+        ):
+            change = {"clicks": r["n"], "unique_clicks": r["unique"]}
+            cells = _cells(dim, r[field] if field else None)
+            deltas.add(r["h"], r["offer_id"], r["affiliate_id"], cells, change)
+
+
+def _rebuild_leads(deltas: Deltas) -> None:
+    for dim in (None, *DIMS):
+        field = _field(dim) if dim else None
+        qs = _with_value(Lead.objects.all(), field) if field else Lead.objects.all()
+        group = ["offer_id", "affiliate_id", "status", *([field] if field else [])]
+        for r in _by_hour(qs, "created_at", group, n=Count("id")):
+            change = {"leads": r["n"], STATUS_COUNT[LeadStatus(r["status"])]: r["n"]}
+            cells = _cells(dim, r[field] if field else None)
+            deltas.add(r["h"], r["offer_id"], r["affiliate_id"], cells, change)
+    reasoned = Lead.objects.filter(status__in=REASONED).only(
+        "created_at", "offer_id", "affiliate_id", "status", "reasons"
+    )
+    for lead in reasoned.iterator(chunk_size=2000):
+        change = {STATUS_COUNT[LeadStatus(lead.status)]: 1}
+        deltas.add(lead.created_at, lead.offer_id, lead.affiliate_id, _reason_cells(lead), change)
+
+
+def _rebuild_money(deltas: Deltas) -> None:
+    entries = Entry.objects.filter(
+        Q(transaction__kind__in=SALE_KINDS)
+        | Q(transaction__kind=TransactionKind.REVERSAL, transaction__reverses__kind__in=SALE_KINDS),
+        transaction__offer_id__isnull=False,
+        account__role__in=[*REVENUE_ROLES, *PAYOUT_ROLES],
+    )
+    for dim in (None, *DIMS):
+        field = _field(dim, "transaction__lead__") if dim else None
+        with_lead = entries.filter(transaction__lead__isnull=False)
+        qs = _with_value(with_lead, field) if field else entries
+        group = [
+            "transaction__offer_id", "transaction__affiliate_id", "currency", "account__role",
+            *([field] if field else []),
+        ]  # fmt: skip
+        for r in _by_hour(qs, "transaction__posted_at", group, total=Sum("amount_minor")):
+            revenue = r["account__role"] in REVENUE_ROLES
+            change = {"revenue_minor": r["total"]} if revenue else {"payout_minor": -r["total"]}
+            deltas.add(
+                r["h"],
+                r["transaction__offer_id"],
+                r["transaction__affiliate_id"],
+                _cells(dim, r[field] if field else None),
+                change,
+                r["currency"],
+            )
+
+
+def _expected() -> Deltas:
+    deltas = Deltas()
+    _rebuild_clicks(deltas)
+    _rebuild_leads(deltas)
+    _rebuild_money(deltas)
+    return deltas
+
+
+def _stored_key(cell: Rollup) -> Key:
+    return (
+        hour_of(cell.hour), cell.offer_id, cell.affiliate_id, cell.dim, cell.value, cell.currency,
+    )  # fmt: skip
+
+
+def rollup_problems(limit: int = 50) -> list[str]:
+    """Cells that differ from what the raw rows say (empty when the rollups are right)."""
+    expected = {
+        key: {c: cell.get(c, 0) for c in COLUMNS}
+        for key, cell in _expected().cells.items()
+        if any(cell.values())
+    }
+    problems = []
+    for cell in Rollup.objects.iterator(chunk_size=5000):
+        key = _stored_key(cell)
+        stored = {c: getattr(cell, c) for c in COLUMNS}
+        want = expected.pop(key, None)
+        if want is None and not any(stored.values()):
+            continue  # a cell whose changes cancelled out
+        if want != stored:
+            problems.append(f"{_shown(key)}: stored {_diff(stored)}, rows say {_diff(want)}")
+    problems += [
+        f"{_shown(key)}: missing, rows say {_diff(want)}" for key, want in expected.items()
+    ]
+    return problems[:limit]
+
+
+def _shown(key: Key) -> str:
+    hour, offer, affiliate, dim, value, currency = key
+    where = f"{dim}={value}" if dim else "all"
+    return f"{hour:%Y-%m-%d %H}h offer {offer} affiliate {affiliate} {where} {currency}".strip()
+
+
+def _diff(cell: Mapping[str, int] | None) -> str:
+    if not cell:
+        return "nothing"
+    return ", ".join(f"{c} {n}" for c, n in cell.items() if n) or "zeros"
+
+
+def rollups_rebuild() -> int:
+    """Recompute every cell from clicks, leads and ledger entries, in one transaction (the
+    writers wait meanwhile). Returns the number of cells."""
+    with transaction.atomic():
+        # Writers upsert cells inside their own transactions: lock them out meanwhile.
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                table = connection.ops.quote_name(Rollup._meta.db_table)
+                cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+        Rollup.objects.all().delete()
+        deltas = _expected()
+        cells = sum(1 for cell in deltas.cells.values() if any(cell.values()))
+        deltas.write()
+    return cells
