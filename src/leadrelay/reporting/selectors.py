@@ -1,8 +1,7 @@
-"""Dashboard numbers from raw rows (clicks, leads, ledger entries), scoped per organization.
+"""Dashboard numbers from the report rollups (reporting/rollups.py), scoped per organization.
 
 Counts are by the day a click or lead arrived; money by the day it was booked
 in the ledger, so the money here always equals the ledger's. Days are UTC.
-Rollups replace the raw scans when reporting grows (ROADMAP 6).
 """
 
 from __future__ import annotations
@@ -11,35 +10,16 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from leadrelay.accounts.models import Organization, OrganizationKind
-from leadrelay.leads.models import Lead, LeadStatus
-from leadrelay.ledger.models import AccountRole, Entry, TransactionKind
 from leadrelay.offers.models import Offer
 from leadrelay.reporting.metrics import MetricRow
-from leadrelay.tracking.models import Click, Fallback
+from leadrelay.reporting.models import Rollup
+from leadrelay.reporting.rollups import COLUMNS
 
 DIMENSIONS = ("day", "offer", "affiliate", "sub1")
-# The grouping expression for each dimension in clicks, leads and ledger entries.
-SALE_KINDS = [
-    TransactionKind.LEAD_APPROVED,
-    TransactionKind.CLICKS,
-    TransactionKind.CONVERSION,
-    TransactionKind.SALE,
-]
-
-_PATHS: dict[str, tuple[Any, Any, Any]] = {
-    "day": (
-        TruncDate("created_at", tzinfo=dt.UTC),
-        TruncDate("created_at", tzinfo=dt.UTC),
-        TruncDate("transaction__posted_at", tzinfo=dt.UTC),
-    ),
-    "offer": (F("offer_id"), F("offer_id"), F("transaction__offer_id")),
-    "affiliate": (F("affiliate_id"), F("affiliate_id"), F("transaction__affiliate_id")),
-    "sub1": (F("sub1"), F("sub1"), F("transaction__lead__sub1")),
-}
 
 
 @dataclass(frozen=True)
@@ -77,14 +57,6 @@ class Report:
         return sorted(self.totals.money)
 
 
-def _scoped(qs: QuerySet[Any], organization: Organization, offer: str, affiliate: str) -> Any:
-    if organization.kind == OrganizationKind.ADVERTISER:
-        return qs.filter(**{f"{offer}__advertiser": organization})
-    if organization.kind == OrganizationKind.AFFILIATE:
-        return qs.filter(**{affiliate: organization})
-    return qs
-
-
 def day_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """The instants a report over the UTC days start…end (inclusive) runs between."""
     return (
@@ -93,93 +65,74 @@ def day_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
     )
 
 
-def _group(
-    qs: QuerySet[Any], path: Any, extra: tuple[str, ...], **aggregates: Any
-) -> list[dict[str, Any]]:
-    """Aggregate `qs` by `path` (and the `extra` fields), or over all of it when path is None."""
-    if path is None:
-        if extra:
-            rows = list(qs.values(*extra).annotate(**aggregates).order_by())
-            return [{"k": None, **r} for r in rows]
-        return [{"k": None, **qs.aggregate(**aggregates)}]
-    return list(qs.annotate(k=path).values("k", *extra).annotate(**aggregates).order_by())
+def _cells(organization: Organization, start: dt.date, end: dt.date) -> QuerySet[Rollup]:
+    """The rollup cells of the days start…end this organization may see."""
+    lo, hi = day_bounds(start, end)
+    cells = Rollup.objects.filter(hour__gte=lo, hour__lt=hi)
+    if organization.kind == OrganizationKind.ADVERTISER:
+        return cells.filter(offer_id__in=Offer.objects.filter(advertiser=organization).values("pk"))
+    if organization.kind == OrganizationKind.AFFILIATE:
+        return cells.filter(affiliate_id=organization.pk)
+    return cells
+
+
+_SUMS = {column: Sum(column) for column in COLUMNS}
+
+
+def _add(target: MetricRow, r: dict[str, Any], sign: int = 1) -> None:
+    if r["currency"]:
+        money = target.money_for(r["currency"])
+        money.revenue_minor += sign * (r["revenue_minor"] or 0)
+        money.payout_minor += sign * (r["payout_minor"] or 0)
+        return
+    target.clicks += sign * (r["clicks"] or 0)
+    target.leads += sign * (r["leads"] or 0)
+    target.approved += sign * (r["approved"] or 0)
+    target.rejected += sign * ((r["rejected"] or 0) + (r["duplicate"] or 0))
+    target.pending += sign * (r["pending"] or 0)
 
 
 def _grouped(
     organization: Organization, start: dt.date, end: dt.date, dim: str | None
 ) -> dict[Any, MetricRow]:
-    lo, hi = day_bounds(start, end)
+    """Metric rows by the breakdown `dim` (None: one row, the total), from the rollups:
+    counts by the day a click or lead arrived, money by the day it was booked (UTC days)."""
+    cells = _cells(organization, start, end)
     rows: dict[Any, MetricRow] = {}
 
     def row(key: Any) -> MetricRow:
         return rows.setdefault(key, MetricRow(key=str(key), label=str(key)))
 
-    click_path, lead_path, entry_path = _PATHS[dim] if dim else (None, None, None)
-    clicks = _scoped(
-        # Bots and clicks the offer refused (sent to a fallback URL or nowhere) don't count;
-        # a click sent to a fallback offer counts for that offer.
-        Click.objects.filter(created_at__gte=lo, created_at__lt=hi, is_bot=False).exclude(
-            fallback__in=[Fallback.URL, Fallback.NONE]
-        ),
-        organization,
-        "offer",
-        "affiliate",
-    )
-    for r in _group(clicks, click_path, (), n=Count("id")):
-        if r["n"]:
-            row(r["k"]).clicks += r["n"]
-
-    leads = _scoped(
-        Lead.objects.filter(created_at__gte=lo, created_at__lt=hi),
-        organization,
-        "offer",
-        "affiliate",
-    )
-    lead_counts = _group(
-        leads,
-        lead_path,
-        (),
-        n=Count("id"),
-        approved=Count("id", filter=Q(status=LeadStatus.APPROVED)),
-        rejected=Count("id", filter=Q(status__in=[LeadStatus.REJECTED, LeadStatus.DUPLICATE])),
-        pending=Count("id", filter=Q(status=LeadStatus.PENDING_REVIEW)),
-    )
-    for r in lead_counts:
-        if not r["n"]:
-            continue
-        target = row(r["k"])
-        target.leads += r["n"]
-        target.approved += r["approved"]
-        target.rejected += r["rejected"]
-        target.pending += r["pending"]
-
-    # Money is what sales booked (leads, clicks, conversions) less their reversals and
-    # returns, by the day it was booked; payments, payouts and adjustments are not sales.
-    entries = _scoped(
-        Entry.objects.filter(
-            Q(transaction__kind__in=SALE_KINDS)
-            | Q(
-                transaction__kind=TransactionKind.REVERSAL,
-                transaction__reverses__kind__in=SALE_KINDS,
-            ),
-            transaction__posted_at__gte=lo,
-            transaction__posted_at__lt=hi,
-            account__role__in=[
-                AccountRole.ADVERTISER_RECEIVABLE,
-                AccountRole.AFFILIATE_PAYABLE,
-                AccountRole.AFFILIATE_PAYABLE_PENDING,
-            ],
-        ),
-        organization,
-        "transaction__offer",
-        "transaction__affiliate",
-    )
-    for r in _group(entries, entry_path, ("currency", "account__role"), total=Sum("amount_minor")):
-        totals = row(r["k"]).money_for(r["currency"])
-        if r["account__role"] == AccountRole.ADVERTISER_RECEIVABLE:
-            totals.revenue_minor += r["total"]
-        else:
-            totals.payout_minor -= r["total"]
+    whole = cells.filter(dim="")
+    if dim is None:
+        for r in whole.values("currency").annotate(**_SUMS).order_by():
+            _add(row(None), r)
+        return rows
+    if dim in ("day", "offer", "affiliate"):
+        path = {
+            "day": TruncDate("hour", tzinfo=dt.UTC),
+            "offer": F("offer_id"),
+            "affiliate": F("affiliate_id"),
+        }[dim]
+        for r in whole.annotate(k=path).values("k", "currency").annotate(**_SUMS).order_by():
+            key = None if dim == "affiliate" and r["k"] == 0 else r["k"]
+            _add(row(key), r)
+        return rows
+    # A breakdown by value: the cells that have one, and "" for the rest (the whole less
+    # them), since empty values are not stored.
+    for r in cells.filter(dim=dim).values("value", "currency").annotate(**_SUMS).order_by():
+        _add(row(r["value"]), r)
+    rest = row("")
+    for r in whole.values("currency").annotate(**_SUMS).order_by():
+        _add(rest, r)
+    for r in cells.filter(dim=dim).values("currency").annotate(**_SUMS).order_by():
+        _add(rest, r, sign=-1)
+    if not (
+        rest.clicks
+        or rest.leads
+        or any(m.revenue_minor or m.payout_minor for m in rest.money.values())
+    ):
+        del rows[""]
     return rows
 
 
