@@ -3,15 +3,18 @@ bounded bodies and time, and the async variant used for fan-out."""
 
 import asyncio
 import ipaddress
+import ssl
 
-import httpx
 import pytest
 from django.utils import timezone
 
 from leadrelay.core.outbound import (
+    BlockedAddress,
+    PinnedResolver,
     Request,
     address_is_public,
     host_problem,
+    pinned_session,
     safe_call,
     safe_call_async,
     url_shape_problems,
@@ -111,7 +114,7 @@ def test_the_async_call_fans_out_with_each_its_own_outcome(settings, server):
     server.answer(200, b'{"bid": 12.5}', **{"Content-Type": "application/json"})
 
     async def run():
-        async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+        async with pinned_session(ssl.create_default_context()) as client:
             now = timezone.now()
             return await asyncio.gather(
                 safe_call_async(
@@ -125,3 +128,55 @@ def test_the_async_call_fans_out_with_each_its_own_outcome(settings, server):
     ok, bad = asyncio.run(run())
     assert ok.ok and ok.body == '{"bid": 12.5}'
     assert bad.error and not bad.ok
+
+
+def test_the_async_call_refuses_local_names_and_addresses_before_connecting(settings, server):
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = False
+    port = server.server.server_address[1]
+
+    async def run(url):
+        async with pinned_session(ssl.create_default_context()) as session:
+            return await safe_call_async(
+                session, Request("GET", url), timeout=1, max_body=100, now=timezone.now()
+            )
+
+    for url in (f"http://localhost:{port}/", f"http://127.0.0.1:{port}/", f"http://[::1]:{port}/"):
+        answer = asyncio.run(run(url))
+        assert answer.error.startswith("blocked_address"), url
+        assert not answer.retryable
+    assert server.requests == []
+
+
+def test_the_resolver_pins_each_new_connection_to_the_checked_address(settings):
+    async def resolve(host):
+        return await PinnedResolver().resolve(host, 8080)
+
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = False
+    with pytest.raises(BlockedAddress):
+        asyncio.run(resolve("localhost"))
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = True
+    (result,) = asyncio.run(resolve("localhost"))
+    assert result["hostname"] == "localhost" and result["port"] == 8080
+    assert result["host"] in {"127.0.0.1", "::1"}
+
+
+def test_the_async_call_follows_no_redirect_and_keeps_only_the_start(settings, server):
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = True
+    server.answer(302, b"", Location="http://169.254.169.254/latest/meta-data/")
+    server.answer(200, b"x" * 100_000)
+
+    async def run():
+        async with pinned_session(ssl.create_default_context()) as session:
+            now = timezone.now()
+            moved = await safe_call_async(
+                session, Request("GET", server.url), timeout=2, max_body=100, now=now
+            )
+            big = await safe_call_async(
+                session, Request("GET", server.url), timeout=2, max_body=100, now=now
+            )
+            return moved, big
+
+    moved, big = asyncio.run(run())
+    assert moved.error == "HTTP 302: redirects are not followed; use the final URL"
+    assert big.ok and big.body == "x" * 100
+    assert len(server.requests) == 2

@@ -1,11 +1,14 @@
 """Ping-post auctions against real buyer servers with set latencies."""
 
 import json
+import os
 import time
 
 import pytest
+from django.utils import timezone
 
 from leadrelay.core.errors import Invalid
+from leadrelay.distribution import pingpost
 from leadrelay.distribution.delivery import delivery_attempt, lead_distribute
 from leadrelay.distribution.models import Delivery, OfferRouting, PingBid, RoutingDecision
 from tests.distribution.conftest import make_buyer, new_lead
@@ -125,3 +128,37 @@ def test_a_shared_ping_post_sells_to_the_top_n_bids_at_once(
     for delivery in deliveries:
         assert delivery_attempt(delivery_id=delivery.pk).status == "delivered"
     assert Delivery.objects.filter(lead=lead).count() == 2  # no waterfall to the third
+
+
+def test_an_auction_ends_by_its_deadline_when_its_process_is_busy(
+    routed, affiliate, other_advertiser, servers
+):
+    routing = OfferRouting.objects.get(offer=routed)
+    routing.auction_deadline_ms = 300
+    fast = servers[0]
+    fast.answer(200, b'{"bid": 12.50}')
+    buyer = _ping_buyer(other_advertiser, fast, "Fast")
+    lead = new_lead(routed, affiliate, zip="94107")
+    engine = pingpost._engine_get()
+    # Other auctions keep the ping loop busy for a second: this one still ends on time.
+    engine.loop.call_soon_threadsafe(time.sleep, 1.0)
+    started = time.monotonic()
+    (bid,) = pingpost.auction_run(lead, [buyer], routing, timezone.now())
+    assert time.monotonic() - started < 0.3 + pingpost.DEADLINE_GRACE + 0.3
+    assert (bid.status, bid.bid_minor) == ("timeout", None)
+    assert bid.error == "timeout: no bid by the auction's 0.3 s deadline"
+    time.sleep(1.0)  # the loop is free again: the next auction gets its bid
+    fast.answer(200, b'{"bid": 12.50}')
+    (bid,) = pingpost.auction_run(lead, [buyer], routing, timezone.now())
+    assert (bid.status, bid.bid_minor) == ("bid", 1250)
+
+
+def test_auctions_share_kept_alive_connections_and_a_forked_child_starts_its_own():
+    engine = pingpost._engine_get()
+    assert pingpost._engine_get() is engine
+    assert engine.thread.is_alive() and not engine.session.closed
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's loop thread did not come along
+        os._exit(0 if pingpost._engine is None else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert pingpost._engine is engine

@@ -13,6 +13,17 @@ through. Redirects are never followed; only the first `max_body` bytes of an
 answer are read, within the timeout. `LEADRELAY_ALLOW_PRIVATE_URLS` lifts the
 address rule for tests and development only.
 
+Two transports. `safe_call` (postbacks, deliveries: one call at a time) uses
+httpx with the URL's host replaced by the checked address. `safe_call_async`
+(ping-post fan-out: thousands of pings a second from one process) uses an
+aiohttp session that lives as long as the process and keeps connections
+alive between auctions; there the check sits in the session's resolver
+(`PinnedResolver`), so a new connection goes to the one address that was
+checked, the URL keeps its name (Host, SNI and the certificate check are the
+name's), and a kept connection is only reused for the same host name and
+port. aiohttp spends about half the CPU per ping of httpx (measured in
+bench/pingpost.py, see docs/architecture.md).
+
 No library does this check-and-pin for httpx, hence this module.
 """
 
@@ -23,13 +34,17 @@ import codecs
 import email.utils
 import ipaddress
 import socket
+import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
 from django.conf import settings
 
 from leadrelay.core.errors import Problem
@@ -149,6 +164,48 @@ async def pinned_address_async(host: str, port: int) -> str:
     return _checked(host, [_info_address(info) for info in infos])
 
 
+class PinnedResolver(AbstractResolver):
+    """aiohttp's resolver for `pinned_session`: each new connection resolves the name once,
+    is refused when any address is not public, and goes to the first address."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        address = await pinned_address_async(host, port)
+        return [
+            {
+                "hostname": host,
+                "host": address,
+                "port": port,
+                "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+def pinned_session(tls: ssl.SSLContext, max_connections: int = 4096) -> aiohttp.ClientSession:
+    """A session for `safe_call_async`; create it inside the event loop that will use it.
+    No cached DNS (each new connection is checked anew), no proxies or cookies from
+    anywhere, no compression (a small compressed answer can't unpack into a huge one)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            resolver=PinnedResolver(),
+            use_dns_cache=False,
+            ssl=tls,
+            limit=max_connections,
+            keepalive_timeout=15,
+        ),
+        trust_env=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        skip_auto_headers=("Accept-Encoding",),
+    )
+
+
 @dataclass(frozen=True)
 class Answer:
     """What a call got: a status and the start of the body, or an error; never raised."""
@@ -207,7 +264,7 @@ def _port(target: httpx.URL) -> int:
 
 
 def _finish(
-    code: int, body: bytes, headers: httpx.Headers, now: datetime, max_body: int, ms: int
+    code: int, body: bytes, headers: Mapping[str, str], now: datetime, max_body: int, ms: int
 ) -> Answer:
     # Not final: a character cut in half at the limit is dropped, not shown as garbage.
     text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(body[:max_body])
@@ -239,13 +296,15 @@ def _failure(exc: BaseException, timeout: float, ms: int) -> Answer:
         return Answer(
             error=f"timeout: no answer within {timeout:g} s", retryable=True, duration_ms=ms
         )
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return Answer(error=f"dns: {exc.os_error}", retryable=True, duration_ms=ms)
+    if isinstance(exc, httpx.TransportError | aiohttp.ClientConnectionError):
         return Answer(
             error=f"connection: {type(exc).__name__}: {exc}", retryable=True, duration_ms=ms
         )
     if isinstance(exc, OSError):
         return Answer(error=f"dns: {exc}", retryable=True, duration_ms=ms)
-    if isinstance(exc, httpx.InvalidURL | ValueError | UnicodeError):
+    if isinstance(exc, httpx.InvalidURL | aiohttp.InvalidURL | ValueError | UnicodeError):
         return Answer(error=f"invalid_url: {exc}", duration_ms=ms)
     return Answer(error=f"http: {type(exc).__name__}: {exc}", duration_ms=ms)
 
@@ -284,32 +343,45 @@ def safe_call(request: Request, *, timeout: float, max_body: int, now: datetime)
 
 
 async def safe_call_async(
-    client: httpx.AsyncClient, request: Request, *, timeout: float, max_body: int, now: datetime
+    session: aiohttp.ClientSession,
+    request: Request,
+    *,
+    timeout: float,
+    max_body: int,
+    now: datetime,
 ) -> Answer:
-    """`safe_call` on a shared async client (no redirects, no proxies from the environment),
-    for fanning out to many buyers at once; the whole call ends within `timeout`."""
+    """`safe_call` on a shared `pinned_session`, for fanning out to many buyers at once; the
+    whole call (connect, send, read) ends within `timeout`."""
     started = time.monotonic()
 
-    async def call() -> tuple[int, bytes, httpx.Headers]:
-        target = httpx.URL(request.url)
-        address = await pinned_address_async(target.host, _port(target))
-        url, headers, extensions = _prepare(request, address)
-        async with client.stream(
-            request.method, url, headers=headers, content=request.content, extensions=extensions
+    async def call() -> tuple[int, bytes, Any]:
+        parts = urlsplit(request.url)
+        if parts.scheme not in {"http", "https"}:
+            raise ValueError(f"scheme {parts.scheme!r} is not http(s)")
+        if (literal := _literal((parts.hostname or "").strip("[]"))) is not None:
+            _checked(parts.hostname or "", [literal])  # a literal never reaches the resolver
+        async with session.request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            data=request.content,
+            allow_redirects=False,
         ) as response:
             body = b""
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) >= max_body:
+            while len(body) < max_body:
+                chunk = await response.content.readany()
+                if not chunk:
                     break
-            return response.status_code, body, response.headers
+                body += chunk
+            if not response.content.at_eof():
+                response.close()  # the rest is never read: this connection can't be reused
+            return response.status, body, response.headers
 
     try:
         code, body, headers = await asyncio.wait_for(call(), timeout)
     except (
         BlockedAddress,
-        httpx.HTTPError,
-        httpx.InvalidURL,
+        aiohttp.ClientError,
         OSError,
         ValueError,
         UnicodeError,
