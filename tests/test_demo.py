@@ -7,8 +7,8 @@ from leadrelay.accounts.models import Organization
 from leadrelay.accounts.services import api_key_authenticate
 from leadrelay.leads.models import Lead, LeadStatus
 from leadrelay.ledger.selectors import trial_balance
-from leadrelay.reporting.rollups import rollup_problems
 from leadrelay.offers.models import Offer
+from leadrelay.reporting.rollups import rollup_problems
 
 
 def test_demo_data_builds_a_believable_network_and_its_credentials(db, tmp_path, capsys):

@@ -1,6 +1,8 @@
-"""Every metric a dashboard shows, defined once. docs/metrics.md explains each for users.
+"""Every metric a report shows, defined once. docs/metrics.md explains each for users.
 
-Rates are integer basis points (10000 = 100%), money integer minor units.
+Rates are integer basis points (10000 = 100%), money integer minor units of one
+currency (never added across currencies). A metric whose denominator is zero is
+None (a dash on pages, null in the API).
 """
 
 from __future__ import annotations
@@ -10,14 +12,33 @@ from dataclasses import dataclass, field
 from leadrelay.core.money import ratio_bp
 
 
+def per_unit_minor(amount_minor: int, count: int) -> int | None:
+    """An amount per click or per lead, rounded half up to the minor unit."""
+    if count <= 0:
+        return None
+    sign = -1 if amount_minor < 0 else 1
+    return sign * ((abs(amount_minor) * 2 + count) // (count * 2))
+
+
 @dataclass
 class MoneyTotals:
-    revenue_minor: int = 0  # what advertisers owe for approved leads
-    payout_minor: int = 0  # what affiliates earn for them
+    revenue_minor: int = 0  # what advertisers owe for what they bought (net of returns)
+    payout_minor: int = 0  # what affiliates earn for it
 
     @property
     def profit_minor(self) -> int:
+        """Revenue - payout: the network's margin."""
         return self.revenue_minor - self.payout_minor
+
+    @property
+    def margin_bp(self) -> int | None:
+        """Profit ÷ revenue."""
+        return ratio_bp(self.profit_minor, self.revenue_minor)
+
+    @property
+    def roi_bp(self) -> int | None:
+        """Profit ÷ payout: what the network made on what it paid affiliates."""
+        return ratio_bp(self.profit_minor, self.payout_minor)
 
 
 @dataclass
@@ -25,11 +46,15 @@ class MetricRow:
     key: str
     label: str
     clicks: int = 0
+    unique_clicks: int = 0
     leads: int = 0
     approved: int = 0
-    rejected: int = 0  # rejected and duplicate
+    rejected: int = 0  # refused: rejected and duplicate
+    duplicates: int = 0  # of those, duplicates
     pending: int = 0
+    returned: int = 0  # approved, then returned or reversed
     money: dict[str, MoneyTotals] = field(default_factory=dict)
+    parts: dict[str, str] = field(default_factory=dict)  # grouping → label, in a table
 
     @property
     def conversion_rate_bp(self) -> int | None:
@@ -37,19 +62,35 @@ class MetricRow:
         return ratio_bp(self.leads, self.clicks)
 
     @property
+    def decided(self) -> int:
+        """Leads no longer waiting for review."""
+        return self.approved + self.returned + self.rejected
+
+    @property
     def approval_rate_bp(self) -> int | None:
-        """Approved leads among decided leads (pending ones are not decided yet)."""
-        return ratio_bp(self.approved, self.approved + self.rejected)
+        """Leads ever approved (returned ones too) among decided leads."""
+        return ratio_bp(self.approved + self.returned, self.decided)
+
+    @property
+    def return_rate_bp(self) -> int | None:
+        """Returned among leads ever approved."""
+        return ratio_bp(self.returned, self.approved + self.returned)
+
+    def epc_minor(self, currency: str) -> int | None:
+        """Earnings per click: payout ÷ clicks."""
+        return per_unit_minor(self.money_for(currency).payout_minor, self.clicks)
+
+    def cpl_minor(self, currency: str) -> int | None:
+        """Cost per lead: revenue ÷ approved leads (returned ones are not paid for)."""
+        return per_unit_minor(self.money_for(currency).revenue_minor, self.approved)
 
     def money_for(self, currency: str) -> MoneyTotals:
         return self.money.setdefault(currency, MoneyTotals())
 
     def add(self, other: MetricRow) -> None:
-        self.clicks += other.clicks
-        self.leads += other.leads
-        self.approved += other.approved
-        self.rejected += other.rejected
-        self.pending += other.pending
+        for name in ("clicks", "unique_clicks", "leads", "approved", "rejected", "duplicates",
+                     "pending", "returned"):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(other, name))
         for currency, money in other.money.items():
             mine = self.money_for(currency)
             mine.revenue_minor += money.revenue_minor
