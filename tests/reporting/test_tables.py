@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.test import Client
 
 from leadrelay.core.errors import Invalid
 from leadrelay.leads.models import LeadSource
@@ -12,6 +13,7 @@ from leadrelay.leads.services import lead_intake
 from leadrelay.reporting.metrics import MetricRow, MoneyTotals
 from leadrelay.reporting.tables import TableQuery, report_table
 from leadrelay.tracking.services import click_record, tracking_link_create
+from tests.conftest import bearer
 from tests.factories import approve, make_offer, visitor
 
 # 23:30 UTC on the 9th is already the 10th in Berlin (UTC+1 in March).
@@ -129,3 +131,43 @@ def test_money_metrics_are_defined_once():
     assert MoneyTotals().margin_bp is None
     row = MetricRow(key="", label="", clicks=3, approved=0, money={"USD": money})
     assert row.epc_minor("USD") == 2500 and row.cpl_minor("USD") is None
+
+
+def _api(org, **params):
+    query = {"start": "2026-03-09", "end": "2026-03-10", **params}
+    return Client().get("/api/v1/reports", query, **bearer(org))
+
+
+def test_the_api_gives_each_role_its_rows_and_hides_what_it_may_not_see(
+    network, advertiser, affiliate, traffic
+):
+    everything = _api(network, group_by="day,offer,affiliate").json()
+    assert everything["totals"]["leads"] == 4 and len(everything["rows"]) == 4
+    (usd,) = everything["totals"]["money"]
+    assert (usd["revenue_minor"], usd["payout_minor"], usd["profit_minor"]) == (9000, 6600, 2400)
+    assert usd["margin_bp"] == 2667 and usd["cpl_minor"] == 3000
+    row = everything["rows"][0]
+    assert row["ids"]["offer"] == str(traffic[0].pk) and row["parts"]["offer"] == "Mine"
+
+    spend = _api(advertiser, group_by="offer").json()
+    assert [r["label"] for r in spend["rows"]] == ["Mine"]
+    (usd,) = spend["totals"]["money"]
+    assert usd["payout_minor"] is None and usd["profit_minor"] is None and usd["epc_minor"] is None
+    assert usd["revenue_minor"] == 5000
+
+    earned = _api(affiliate, group_by="offer,sub1").json()
+    (usd,) = earned["totals"]["money"]
+    assert usd["revenue_minor"] is None and usd["cpl_minor"] is None
+    assert usd["payout_minor"] == 1800 + 3000  # its own: the returned lead's payout reversed
+    assert {r["parts"]["sub1"] for r in earned["rows"]} == {"search", "(none)"}
+
+
+def test_the_api_refuses_what_a_role_may_not_ask_with_a_clear_error(advertiser, affiliate, traffic):
+    refused = _api(advertiser, group_by="sub1")
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["code"] == "invalid_group"
+    assert _api(affiliate, group_by="affiliate").status_code == 422
+    assert _api(affiliate, tz="Not/AZone").json()["errors"][0]["code"] == "invalid_timezone"
+    backwards = _api(affiliate, start="2026-03-10", end="2026-03-01")
+    assert backwards.json()["errors"][0]["code"] == "invalid_range"
+    assert Client().get("/api/v1/reports").status_code == 401

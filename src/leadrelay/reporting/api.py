@@ -9,10 +9,12 @@ from ninja import Field, Router, Schema
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
 from leadrelay.core.errors import Invalid, Problem
+from leadrelay.leads.schemas import ErrorOut
 from leadrelay.reporting.attribution import attribution_comparison
 from leadrelay.reporting.metrics import MetricRow
 from leadrelay.reporting.quality import QualityRow, lead_quality_report
 from leadrelay.reporting.selectors import Report, dashboard_report
+from leadrelay.reporting.tables import MAX_ROWS, TableQuery, Visibility, report_table
 
 router = Router(tags=["reports"])
 MAX_DAYS = 366
@@ -93,6 +95,127 @@ def reports_summary(
         end=report.end,
         totals=_row(report.totals, report),
         breakdowns={k: [_row(m, report) for m in v] for k, v in report.breakdowns.items()},
+    )
+
+
+class TableMoneyOut(Schema):
+    currency: str
+    revenue_minor: int | None = Field(..., description="null when your role doesn't see it.")
+    payout_minor: int | None
+    profit_minor: int | None
+    margin_bp: int | None = Field(..., description="Profit ÷ revenue, basis points.")
+    roi_bp: int | None = Field(..., description="Profit ÷ payout, basis points.")
+    epc_minor: int | None = Field(..., description="Payout ÷ clicks.")
+    cpl_minor: int | None = Field(..., description="Revenue ÷ approved leads.")
+
+
+class TableRowOut(Schema):
+    key: str
+    label: str
+    ids: dict[str, str] = Field(
+        ..., description="Per grouping, its key: the day, the offer or affiliate id, the value."
+    )
+    parts: dict[str, str] = Field(..., description="Per grouping, its label.")
+    clicks: int
+    unique_clicks: int
+    leads: int
+    approved: int
+    rejected: int = Field(..., description="Rejected and duplicate.")
+    duplicates: int
+    pending: int
+    returned: int
+    conversion_rate_bp: int | None
+    approval_rate_bp: int | None
+    return_rate_bp: int | None
+    money: list[TableMoneyOut]
+
+
+class TableOut(Schema):
+    start: dt.date
+    end: dt.date
+    tz: str
+    group_by: list[str]
+    rows: list[TableRowOut]
+    totals: TableRowOut
+    previous: TableRowOut = Field(..., description="The period of the same length just before.")
+    truncated: bool = Field(..., description=f"More than {MAX_ROWS} rows: the first are shown.")
+
+
+def table_row_out(metric: MetricRow, visibility: Visibility) -> TableRowOut:
+    """A report row as the API shows it to a role (hidden money is null)."""
+    money = []
+    for currency, m in sorted(metric.money.items()):
+        money.append(
+            TableMoneyOut(
+                currency=currency,
+                revenue_minor=m.revenue_minor if visibility.revenue else None,
+                payout_minor=m.payout_minor if visibility.payout else None,
+                profit_minor=m.profit_minor if visibility.profit else None,
+                margin_bp=m.margin_bp if visibility.profit else None,
+                roi_bp=m.roi_bp if visibility.profit else None,
+                epc_minor=metric.epc_minor(currency) if visibility.payout else None,
+                cpl_minor=metric.cpl_minor(currency) if visibility.revenue else None,
+            )
+        )
+    return TableRowOut(
+        key=metric.key,
+        label=metric.label,
+        ids=metric.ids,
+        parts=metric.parts,
+        clicks=metric.clicks,
+        unique_clicks=metric.unique_clicks,
+        leads=metric.leads,
+        approved=metric.approved,
+        rejected=metric.rejected,
+        duplicates=metric.duplicates,
+        pending=metric.pending,
+        returned=metric.returned,
+        conversion_rate_bp=metric.conversion_rate_bp,
+        approval_rate_bp=metric.approval_rate_bp,
+        return_rate_bp=metric.return_rate_bp,
+        money=money,
+    )
+
+
+def group_by_parse(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+@router.get("/reports", auth=ApiKeyAuth(), response={200: TableOut, 401: ErrorOut, 422: ErrorOut})
+def reports_table(
+    request: HttpRequest,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    group_by: str = "day",
+    tz: str = "UTC",
+    offer_id: int | None = None,
+    affiliate_id: int | None = None,
+) -> TableOut:
+    """Any report table, as on the Reports page and in its exports: `group_by` is a
+    comma-separated list of day, offer, affiliate and at most one of sub1…sub5, country,
+    device, variant, reason (those your role may use); days are `tz`'s. Numbers you may
+    not see are null; rows are only your organization's."""
+    organization = request_api_key(request).organization
+    start, end = report_range(start, end)
+    query = TableQuery(
+        start=start,
+        end=end,
+        group_by=group_by_parse(group_by),
+        tz=tz,
+        offer_id=offer_id,
+        affiliate_id=affiliate_id,
+    )
+    table = report_table(organization=organization, query=query)
+    vis = table.visibility
+    return TableOut(
+        start=start,
+        end=end,
+        tz=tz,
+        group_by=list(query.group_by),
+        rows=[table_row_out(r, vis) for r in table.rows],
+        totals=table_row_out(table.totals, vis),
+        previous=table_row_out(table.previous, vis),
+        truncated=table.truncated,
     )
 
 

@@ -55,6 +55,7 @@ class MetricRow:
     returned: int = 0  # approved, then returned or reversed
     money: dict[str, MoneyTotals] = field(default_factory=dict)
     parts: dict[str, str] = field(default_factory=dict)  # grouping → label, in a table
+    ids: dict[str, str] = field(default_factory=dict)  # grouping → its key (an id, a date)
 
     @property
     def conversion_rate_bp(self) -> int | None:

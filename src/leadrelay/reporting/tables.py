@@ -259,6 +259,12 @@ def _as_rows(metric: MetricRow) -> list[dict[str, Any]]:
     return [counts, *money]
 
 
+def _id(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return "" if value in (None, 0) else str(value)
+
+
 def _sortable(value: Any) -> tuple[int, str]:
     if isinstance(value, dt.date):
         return (0, value.isoformat())
@@ -299,3 +305,4 @@ def _label(rows: list[_Row], organization: Organization, query: TableQuery) -> N
         r.metric.key = "|".join(str(v) for v in r.parts.values())
         r.metric.label = " · ".join(shown)
         r.metric.parts = dict(zip(r.parts, shown, strict=True))
+        r.metric.ids = {g: _id(v) for g, v in r.parts.items()}
