@@ -238,6 +238,12 @@ LEADRELAY_PERIODIC_JOBS = [
     ("leadrelay.leads.hold.leads_hold_release_now", 60.0),
     ("leadrelay.ledger.earnings.earnings_book_now", 300.0),
     ("leadrelay.distribution.delivery.deliveries_resume_now", _RESUME_SWEEP),
+    # Emailed report summaries (reporting/subscriptions.py): sent within this many
+    # seconds of their hour.
+    (
+        "leadrelay.reporting.subscriptions.report_summaries_send_now",
+        float(os.environ.get("LEADRELAY_REPORT_EMAIL_SWEEP_SECONDS", "300")),
+    ),
 ]
 
 # Rate limits (core/ratelimit.py): name -> (requests, per seconds).

@@ -15,6 +15,7 @@ from leadrelay.portals import buyer_views
 from leadrelay.portals import money_views as money
 from leadrelay.portals import views as portal
 from leadrelay.postbacks import views as postbacks
+from leadrelay.reporting import subscription_views
 from leadrelay.reporting import views as reporting_views
 from leadrelay.tracking.views import (
     click_redirect,
@@ -61,6 +62,12 @@ urlpatterns = [
     path("portal/suppression/", suppression_upload, name="portal-suppression"),
     path("portal/attribution/", reporting_views.attribution, name="portal-attribution"),
     path("portal/quality/", reporting_views.quality, name="portal-quality"),
+    path("portal/reports/email/", subscription_views.report_email, name="portal-report-email"),
+    path(
+        "reports/unsubscribe/<str:token>",
+        subscription_views.report_unsubscribe,
+        name="report-unsubscribe",
+    ),
     path("portal/money/", money.money, name="portal-money"),
     path("portal/money/payments", money.payment_record, name="portal-payment-record"),
     path("portal/money/adjustments", money.adjustment_post, name="portal-adjustment"),

@@ -48,3 +48,67 @@ class Rollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h offer {self.offer_id} aff {self.affiliate_id} {self.dim}"
+
+
+class ReportFrequency(models.TextChoices):
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+
+
+class ReportSubscription(models.Model):
+    """A user's emailed summary of their dashboard, as the organization they subscribed
+    for sees it (reporting/subscriptions.py). One per user."""
+
+    user = models.OneToOneField(
+        "accounts.User", on_delete=models.CASCADE, related_name="report_subscription"
+    )
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="report_subscriptions"
+    )
+    frequency = models.CharField(max_length=8, choices=ReportFrequency.choices)
+    hour = models.PositiveSmallIntegerField()  # local hour of sending, 0…23
+    weekday = models.PositiveSmallIntegerField(default=0)  # weekly: 0 Monday … 6 Sunday
+    timezone = models.CharField(max_length=64)  # IANA
+    # Summaries are due from here on: a new or changed subscription sends nothing for a
+    # moment already past.
+    active_from = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.frequency} summary for {self.user_id} at {self.hour}h {self.timezone}"
+
+
+class ReportSendStatus(models.TextChoices):
+    SENDING = "sending", "Sending"  # claimed by a worker; the SMTP conversation may be under way
+    SENT = "sent", "Sent"
+    RETRY = "retry", "Waiting to retry"  # the mail server did not take it; the next run tries
+    FAILED = "failed", "Failed"  # refused for good, or retried for too long
+    UNKNOWN = "unknown", "Unknown"  # the worker stopped mid-send: not sent again (at most once)
+
+
+class ReportSend(models.Model):
+    """One summary for one subscription and period. The unique period is the claim: a row
+    is committed before the mail goes out, so two workers, or two runs, never both send it."""
+
+    subscription = models.ForeignKey(
+        ReportSubscription, on_delete=models.CASCADE, related_name="sends"
+    )
+    period_start = models.DateField()
+    period_end = models.DateField()
+    status = models.CharField(max_length=8, choices=ReportSendStatus.choices)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, default="", blank=True)
+    created_at = models.DateTimeField()
+    claimed_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "period_start", "period_end"], name="report_send_period"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "claimed_at"], name="report_send_status")]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.period_start}…{self.period_end} {self.status}"
