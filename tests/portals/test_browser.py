@@ -565,3 +565,57 @@ def test_network_staff_accept_a_buyer_return_in_place(
         -amount for amount in sale.entries.values_list("amount_minor", flat=True)
     )
     assert ledger_problems() == []
+
+
+def test_a_user_regroups_a_report_sees_its_chart_and_downloads_the_csv(
+    page: Page, network: Organization, offer: Offer, affiliate: Organization
+) -> None:
+    import csv
+    import io
+
+    for n in range(2):
+        lead_intake(
+            offer_id=offer.pk,
+            fields={"first_name": "R", "email": f"report{n}@example.com"},
+            source=LeadSource.API,
+            affiliate=affiliate,
+        )
+    _log_in(page, network)
+    page.get_by_role("link", name="Reports", exact=True).click()
+    expect(page).to_have_url(re.compile(r"^http://[^/]+/portal/reports/$"))
+    expect(page.locator("h1")).to_have_text("Reports")
+    expect(page.locator("svg[data-chart=line] > title")).to_have_text("Leads by day")
+
+    form = page.get_by_test_id("report-form")
+    form.get_by_label("Day").uncheck()
+    form.get_by_label("Offer", exact=True).check()
+    form.get_by_label("Breakdown").select_option("country")
+    form.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"group_by=offer&group_by=country"))
+
+    charts = page.get_by_test_id("report-charts")
+    expect(charts.locator("svg")).to_have_count(2)
+    bars = charts.locator("svg[data-chart=bars]")
+    expect(bars.locator("> title")).to_have_text("Leads by offer (top ten)")
+    expect(bars.locator("rect")).to_have_count(1)
+    expect(bars).to_contain_text(offer.name)
+    table = page.get_by_test_id("report-table")
+    expect(table.locator("thead th").nth(0)).to_have_text("Offer")
+    expect(table.locator("thead th").nth(1)).to_have_text("Country")
+    body_rows = table.locator("tbody tr")
+    expect(body_rows).to_have_count(1)
+    expect(body_rows.nth(0).locator("td").nth(0)).to_have_text(offer.name)
+    expect(body_rows.nth(0).locator("td").nth(1)).to_have_text("(none)")
+    expect(page.get_by_test_id("report-total").locator("td").nth(2)).to_have_text("2")
+
+    with page.expect_download() as download:
+        page.get_by_test_id("export-csv").click()
+    assert re.fullmatch(
+        r"leadrelay-report-\d{4}-\d\d-\d\d-\d{4}-\d\d-\d\d-offer-country\.csv",
+        download.value.suggested_filename,
+    )
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert rows[0][:5] == ["Offer", "Country", "Currency", "Clicks", "Unique clicks"]
+    assert rows[1][:2] == [offer.name, "(none)"]
+    assert rows[1][5:7] == ["2", "2"]  # leads, approved
+    assert rows[-2][0] == "Total"

@@ -33,6 +33,7 @@ from leadrelay.offers.services import offer_access_decide, offer_access_request,
 from leadrelay.portals.access import portal_user, portal_view
 from leadrelay.portals.forms import ApiKeyForm, DateRangeForm, LinkForm, ReviewForm
 from leadrelay.reporting.api import report_range
+from leadrelay.reporting.charts import dashboard_charts
 from leadrelay.reporting.selectors import dashboard_report
 from leadrelay.tracking.selectors import links_visible_to, tracking_link_url
 from leadrelay.tracking.services import tracking_link_create
@@ -67,6 +68,7 @@ def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
             "form": form,
             "report": report,
             "balances": balances_for(organization=organization),
+            "charts": dashboard_charts(report, organization.kind),
             "review_count": leads_visible_to(organization=organization)
             .filter(status=LeadStatus.PENDING_REVIEW)
             .count()
