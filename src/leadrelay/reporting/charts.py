@@ -138,9 +138,12 @@ def line_chart(
         # At most about seven day labels, the first and the last always among them.
         every = max(1, -(-len(points) // 7))
         shown = set(range(0, len(points), every)) | {len(points) - 1}
+        last = len(points) - 1
         for i in sorted(shown):
+            # The outermost labels lean inwards so that they are not cut at the edges.
+            anchor = "end" if i == last and last else "start" if i == 0 and last else "middle"
             body.append(
-                f'<text class="tick" x="{x(i)}" y="{TOP + inner_h + 16}" text-anchor="middle">'
+                f'<text class="tick" x="{x(i)}" y="{TOP + inner_h + 16}" text-anchor="{anchor}">'
                 f"{escape(points[i].label)}</text>"
             )
     body.append(
