@@ -189,3 +189,17 @@ def test_money_settings_of_an_offer_are_checked_and_kept(advertiser):
         ("out_of_range", "return_window_days"),
         ("payout_exceeds_revenue", "payout_bps"),
     }
+
+
+def test_an_offer_whose_fields_fail_to_save_leaves_no_offer_behind(advertiser, monkeypatch):
+    # Regression: offer_create had lost its transaction (the decorator sat on the cached
+    # time-zone list), so a failure after the offer row left a half-made offer.
+    from leadrelay.offers import services
+
+    def broken(offer, specs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services, "_fields_write", broken)
+    with pytest.raises(RuntimeError):
+        make_offer(advertiser)
+    assert Offer.objects.count() == 0

@@ -210,7 +210,6 @@ def _validate_offer(
     return problems
 
 
-@transaction.atomic
 @functools.cache
 def time_zones() -> frozenset[str]:
     """The IANA time zone names; read once (listing them scans the zone files on disk,
@@ -218,6 +217,7 @@ def time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+@transaction.atomic
 def offer_create(
     *,
     advertiser: Organization,
