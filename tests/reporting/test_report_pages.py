@@ -94,7 +94,7 @@ def test_the_network_sees_every_row_and_every_column(network, affiliate, traffic
     ]  # fmt: skip
     html = response.content.decode()
     for title in ("Revenue", "Payout", "Profit", "Margin", "ROI", "EPC", "CPL"):
-        assert f'data-column="{title.lower()}">{title}</th>' in html
+        assert re.search(f'data-column="{title.lower()}" title="[^"]+">{title}</th>', html)
     assert "=HYPERLINK(&quot;http://x&quot;)" in html  # shown as text, escaped for HTML
 
 
@@ -242,3 +242,16 @@ def test_the_dashboard_draws_leads_and_money_by_day_and_top_offers(affiliate, tr
     assert ">Top offers by leads</title>" in html
     assert "2026-03-09: 3" in html  # its three leads that day (one a duplicate)
     assert 'href="/portal/reports/?' in html
+
+
+def test_every_number_shown_has_its_definition_next_to_it(network, affiliate, traffic):
+    from leadrelay.reporting.metrics import DEFINITIONS
+
+    html = _get(network, group_by=["offer"]).content.decode()
+    for key in _columns(_get(network, group_by=["offer"])):
+        assert f'data-column="{key}" title="{DEFINITIONS[key]}"'.replace("'", "&#x27;") in html
+    glossary = html.split('data-testid="definitions"')[1]
+    assert "Leads ÷ clicks." in glossary and "Profit ÷ payout." in glossary
+    dashboard = logged_in(affiliate).get("/portal/").content.decode()
+    glossary = dashboard.split('data-testid="definitions"')[1]
+    assert DEFINITIONS["payout"] in glossary and DEFINITIONS["revenue"] not in glossary

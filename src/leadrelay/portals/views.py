@@ -34,6 +34,7 @@ from leadrelay.portals.access import portal_user, portal_view
 from leadrelay.portals.forms import ApiKeyForm, DateRangeForm, LinkForm, ReviewForm
 from leadrelay.reporting.api import report_range
 from leadrelay.reporting.charts import dashboard_charts
+from leadrelay.reporting.metrics import DEFINITIONS
 from leadrelay.reporting.selectors import dashboard_report
 from leadrelay.tracking.selectors import links_visible_to, tracking_link_url
 from leadrelay.tracking.services import tracking_link_create
@@ -69,6 +70,7 @@ def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
             "report": report,
             "balances": balances_for(organization=organization),
             "charts": dashboard_charts(report, organization.kind),
+            "definitions": DEFINITIONS,
             "review_count": leads_visible_to(organization=organization)
             .filter(status=LeadStatus.PENDING_REVIEW)
             .count()

@@ -28,7 +28,7 @@ import xlsxwriter
 from leadrelay.accounts.models import OrganizationKind
 from leadrelay.core.csvexport import csv_cell
 from leadrelay.core.money import bp_format, currency_exponent, money_decimal, money_format
-from leadrelay.reporting.metrics import MetricRow, MoneyTotals
+from leadrelay.reporting.metrics import DEFINITIONS, MetricRow, MoneyTotals
 from leadrelay.reporting.tables import Table, Visibility
 
 COUNT, RATE, MONEY = "count", "rate", "money"
@@ -56,6 +56,10 @@ class Column:
     kind: str  # COUNT, RATE (basis points) or MONEY (minor units)
     additive: bool  # rows add up to the total: a chart of it by day or group makes sense
     value: Callable[[MetricRow, str], int | None]  # (row, currency) → the number
+
+    @property
+    def definition(self) -> str:
+        return DEFINITIONS.get(self.key, "")
 
     @property
     def export_title(self) -> str:

@@ -11,6 +11,29 @@ from dataclasses import dataclass, field
 
 from leadrelay.core.money import ratio_bp
 
+# What each number means, shown next to it on pages (docs/metrics.md says the same at
+# length). Keys are the report columns' (reporting/exports.py).
+DEFINITIONS = {
+    "clicks": "Clicks that arrived in the period; bots and clicks the offer refused are left out.",
+    "unique_clicks": "Clicks that are not the same visitor again on the offer within 24 hours.",
+    "leads": "Leads received in the period, whatever their status.",
+    "approved": "Of those leads, the ones approved now.",
+    "rejected": "Of those leads, the ones rejected or duplicate.",
+    "duplicates": "Of the rejected, the duplicates.",
+    "pending": "Of those leads, the ones waiting for review.",
+    "returned": "Of those leads, the ones approved and then returned or reversed.",
+    "conversion_rate": "Leads ÷ clicks.",
+    "approval_rate": "Leads ever approved (returned too) ÷ leads decided (not pending).",
+    "return_rate": "Returned ÷ leads ever approved.",
+    "revenue": "What advertisers owe for what was booked in the period, less returns.",
+    "payout": "What affiliates earn for it, less returns.",
+    "profit": "Revenue − payout.",
+    "margin": "Profit ÷ revenue.",
+    "roi": "Profit ÷ payout.",
+    "epc": "Earnings per click: payout ÷ clicks.",
+    "cpl": "Cost per lead: revenue ÷ approved leads.",
+}
+
 
 def per_unit_minor(amount_minor: int, count: int) -> int | None:
     """An amount per click or per lead, rounded half up to the minor unit."""
