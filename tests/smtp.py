@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
 from email import message_from_bytes
 from email.message import Message
 from typing import Any
@@ -38,3 +40,17 @@ class Inbox:
         self.envelopes.append(envelope)
         self.messages.append(message_from_bytes(envelope.content))
         return "250 Message accepted"
+
+
+@contextlib.contextmanager
+def smtp_inbox(settings: Any) -> Iterator[Inbox]:
+    """A running Inbox that Django's mail goes to (its test set-up swaps in an in-memory
+    backend; these tests talk SMTP to a real server). `settings` is pytest-django's."""
+    box = Inbox()
+    box.controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", box.port
+    try:
+        yield box
+    finally:
+        box.controller.stop()

@@ -6,18 +6,13 @@ from leadrelay.core.errors import Invalid
 from leadrelay.distribution.delivery import delivery_attempt, lead_distribute
 from leadrelay.distribution.models import DeliveryAttempt
 from tests.distribution.conftest import make_buyer, new_lead
-from tests.smtp import Inbox
+from tests.smtp import smtp_inbox
 
 
 @pytest.fixture
 def inbox(settings):
-    box = Inbox()
-    box.controller.start()
-    # Django's test set-up swaps in an in-memory backend: these tests want the real thing.
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", box.port
-    yield box
-    box.controller.stop()
+    with smtp_inbox(settings) as box:
+        yield box
 
 
 def _email_buyer(advertiser, **overrides):

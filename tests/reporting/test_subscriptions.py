@@ -19,7 +19,7 @@ from leadrelay.reporting.subscriptions import (
     report_summaries_send_now,
 )
 from tests.factories import approve, make_offer, member
-from tests.smtp import Inbox
+from tests.smtp import smtp_inbox
 
 BERLIN = "Europe/Berlin"  # UTC+1 in March 2026
 DAY = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)  # Tuesday the 10th, in Berlin too
@@ -30,14 +30,9 @@ BASE = "https://leads.example.com"
 
 @pytest.fixture
 def inbox(settings):
-    box = Inbox()
-    box.controller.start()
-    # The test set-up swaps in Django's in-memory backend; these tests talk SMTP.
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", box.port
     settings.PUBLIC_BASE_URL = BASE
-    yield box
-    box.controller.stop()
+    with smtp_inbox(settings) as box:
+        yield box
 
 
 @pytest.fixture
