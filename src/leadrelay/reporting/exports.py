@@ -28,7 +28,7 @@ import xlsxwriter
 from leadrelay.accounts.models import OrganizationKind
 from leadrelay.core.csvexport import csv_cell
 from leadrelay.core.money import bp_format, currency_exponent, money_decimal, money_format
-from leadrelay.reporting.metrics import DEFINITIONS, MetricRow, MoneyTotals
+from leadrelay.reporting.metrics import DEFINITIONS, MetricRow, MoneyTotals, relative_change_bp
 from leadrelay.reporting.tables import Table, Visibility
 
 COUNT, RATE, MONEY = "count", "rate", "money"
@@ -132,11 +132,7 @@ def change_bp(column: Column, current: int | None, previous: int | None) -> int 
         return None
     if column.kind == RATE:
         return current - previous
-    if previous == 0:
-        return None
-    delta = (current - previous) * 10_000
-    sign = -1 if delta < 0 else 1
-    return sign * ((abs(delta) * 2 + abs(previous)) // (abs(previous) * 2))
+    return relative_change_bp(current, previous)
 
 
 def change_format(column: Column, bp: int | None) -> str:

@@ -35,6 +35,16 @@ DEFINITIONS = {
 }
 
 
+def relative_change_bp(current: int, previous: int) -> int | None:
+    """How much a count or an amount changed since the previous period, in basis points of
+    the previous value's size (half up); None from nothing. A loss growing is negative."""
+    if previous == 0:
+        return None
+    delta = (current - previous) * 10_000
+    sign = -1 if delta < 0 else 1
+    return sign * ((abs(delta) * 2 + abs(previous)) // (abs(previous) * 2))
+
+
 def per_unit_minor(amount_minor: int, count: int) -> int | None:
     """An amount per click or per lead, rounded half up to the minor unit."""
     if count <= 0:

@@ -52,7 +52,7 @@ from django.utils import timezone
 from leadrelay.accounts.models import Membership, Organization, OrganizationKind, User
 from leadrelay.core.errors import Invalid, NotFound, Problem
 from leadrelay.core.money import bp_format, money_format
-from leadrelay.reporting.metrics import MetricRow
+from leadrelay.reporting.metrics import MetricRow, relative_change_bp
 from leadrelay.reporting.models import (
     ReportFrequency,
     ReportSend,
@@ -234,12 +234,8 @@ def _signed_bp(bp: int | None) -> str:
 
 
 def _change(current: int, previous: int) -> str:
-    """The relative change, half up to a basis point; a dash from nothing."""
-    if previous == 0:
-        return "–"
-    diff = current - previous
-    bp = (abs(diff) * 10_000 * 2 + abs(previous)) // (abs(previous) * 2)
-    return _signed_bp(bp if diff * previous >= 0 else -bp)
+    """The relative change (as on the Reports page); a dash from nothing."""
+    return _signed_bp(relative_change_bp(current, previous))
 
 
 def _rate_change(current: int | None, previous: int | None) -> str:
