@@ -148,3 +148,18 @@ def test_a_click_on_a_landing_variant_and_its_lead_count_for_the_variant(traffic
     )
     assert cell.leads == 4  # three of the fixture's leads came from clicks, and this one
     assert rollup_problems() == []
+
+
+def test_a_big_batch_of_clicks_is_upserted_in_chunks_and_counted_right(traffic):
+    from leadrelay.reporting.rollups import UPSERT_ROWS
+
+    model = Click.objects.filter(is_bot=False).first()
+    batch = []
+    for i in range(UPSERT_ROWS):
+        model.pk = None
+        model.click_id = f"bulk-{i}"
+        model.sub1, model.sub2 = f"s{i}", f"t{i}"  # two cells of their own each
+        batch.append(Click(**{f.attname: getattr(model, f.attname) for f in Click._meta.fields}))
+    clicks_write(batch)
+    assert Rollup.objects.filter(dim="sub2", value__startswith="t").count() == UPSERT_ROWS
+    assert rollup_problems() == []
