@@ -171,3 +171,21 @@ def test_the_api_refuses_what_a_role_may_not_ask_with_a_clear_error(advertiser, 
     backwards = _api(affiliate, start="2026-03-10", end="2026-03-01")
     assert backwards.json()["errors"][0]["code"] == "invalid_range"
     assert Client().get("/api/v1/reports").status_code == 401
+
+
+def test_a_cut_table_keeps_the_busiest_rows_of_the_whole_period(network, traffic, monkeypatch):
+    from leadrelay.reporting import tables
+
+    monkeypatch.setattr(tables, "MAX_ROWS", 2)
+    table = report_table(organization=network, query=_q(group_by=("day", "offer")))
+    assert table.truncated
+    # Busiest by leads, then clicks: the 10th's Mine (2 leads), then the 9th's Mine (1 lead,
+    # 1 click) over the 10th's Theirs (1 lead, no click); shown by day.
+    assert [(r.label, r.leads) for r in table.rows] == [
+        ("2026-03-09 · Mine", 1), ("2026-03-10 · Mine", 2),
+    ]  # fmt: skip
+    monkeypatch.setattr(tables, "MAX_ROWS", 1)
+    table = report_table(organization=network, query=_q(group_by=("day", "offer")))
+    # Not the first day's row, as the cut used to keep: the busiest one.
+    assert [(r.label, r.leads) for r in table.rows] == [("2026-03-10 · Mine", 2)]
+    assert table.totals.leads == 4  # totals are never cut

@@ -221,20 +221,31 @@ def report_table(*, organization: Organization, query: TableQuery) -> Table:
                 for column_row in _as_rows(rows[key].metric):
                     _add(rest.metric, column_row, sign=-1)
     kept = [r for r in rows.values() if not _empty(r.metric)]
+    truncated = len(kept) > MAX_ROWS
+    if truncated:
+        # The busiest rows over the whole period (not the first days'), labelled alone.
+        kept.sort(key=lambda r: (-r.metric.leads, -r.metric.clicks, _sortable_parts(r)))
+        kept = kept[:MAX_ROWS]
     _label(kept, organization, query)
     if "day" in query.group_by:
-        kept.sort(key=lambda r: tuple(_sortable(r.parts[g]) for g in query.group_by))
+        kept.sort(key=_sortable_parts)
     else:
         kept.sort(key=lambda r: (-r.metric.leads, -r.metric.clicks, r.metric.label))
-    truncated = len(kept) > MAX_ROWS
+    totals = MetricRow(key="total", label="Total")
+    for r in whole_rows:  # the whole cells, grouped: their sum is the total
+        _add(totals, r)
     return Table(
         query=query,
         visibility=visibility_for(organization),
-        rows=[r.metric for r in kept[:MAX_ROWS]],
-        totals=_totals(cells),
+        rows=[r.metric for r in kept],
+        totals=totals,
         previous=_totals(_period_cells(organization, query.previous())),
         truncated=truncated,
     )
+
+
+def _sortable_parts(r: _Row) -> tuple[tuple[int, str], ...]:
+    return tuple(_sortable(value) for value in r.parts.values())
 
 
 def _ordered(
