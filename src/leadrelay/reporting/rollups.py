@@ -123,13 +123,17 @@ UPSERT_ROWS = 500  # cells per statement: 16 parameters each, under SQLite's 32,
 
 
 def _upsert(rows: list[tuple[Key, dict[str, int]]]) -> None:
-    """Add the cells' changes in as few statements as possible (one per UPSERT_ROWS cells:
-    a statement per cell cost clicks twice their insert time, bench/reports)."""
+    """Add the cells' changes in as few statements as possible (PostgreSQL: one; SQLite: one
+    per UPSERT_ROWS cells): a statement per cell cost clicks twice their insert time
+    (bench/reports)."""
     table = connection.ops.quote_name(Rollup._meta.db_table)
     keys = "hour, offer_id, affiliate_id, dim, value, currency"
     columns = ", ".join(COLUMNS)
     one = "(" + ", ".join(["%s"] * (6 + len(COLUMNS))) + ")"
     adds = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in COLUMNS)
+    if connection.vendor == "postgresql":
+        _upsert_arrays(rows, table, keys, columns, adds)
+        return
     with connection.cursor() as cursor:
         for start in range(0, len(rows), UPSERT_ROWS):
             chunk = rows[start : start + UPSERT_ROWS]
@@ -146,6 +150,27 @@ def _upsert(rows: list[tuple[Key, dict[str, int]]]) -> None:
                 f"ON CONFLICT ({keys}) DO UPDATE SET {adds}"
             )
             cursor.execute(sql, params)
+
+
+_PG_TYPES = ("timestamptz", "bigint", "bigint", "text", "text", "text", *["bigint"] * len(COLUMNS))
+
+
+def _upsert_arrays(
+    rows: list[tuple[Key, dict[str, int]]], table: str, keys: str, columns: str, adds: str
+) -> None:
+    """PostgreSQL: the whole batch as one array per column, unnested: one statement with 16
+    parameters (bench/reports: 1,258 us a click against 2,235 us for multi-row VALUES)."""
+    arrays: list[list[Any]] = [[] for _ in _PG_TYPES]
+    for key, cell in rows:
+        for i, value in enumerate((*key, *(cell.get(c, 0) for c in COLUMNS))):
+            arrays[i].append(value)
+    unnest = ", ".join(f"%s::{t}[]" for t in _PG_TYPES)
+    sql = (
+        f"INSERT INTO {table} ({keys}, {columns}) "  # noqa: S608
+        f"SELECT * FROM unnest({unnest}) ON CONFLICT ({keys}) DO UPDATE SET {adds}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
 
 
 # --- the upkeep, called by the writers ---------------------------------------------------
