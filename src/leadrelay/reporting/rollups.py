@@ -257,107 +257,36 @@ def _with_value(qs: QuerySet[Any], field: str) -> QuerySet[Any]:
     return qs.exclude(**{field: ""})
 
 
-def _by_hour(qs: QuerySet[Any], at: str, group: list[str], **aggregates: Any) -> QuerySet[Any]:
-    hours = qs.annotate(h=TruncHour(at, tzinfo=dt.UTC))
-    return hours.values("h", *group).annotate(**aggregates).order_by()
-
-
-def _cells(dim: str | None, value: Any) -> list[Cell]:
-    return [(dim, str(value)[:VALUE_MAX])] if dim else [("", "")]
-
-
-def _rebuild_clicks(deltas: Deltas) -> None:
-    clicks = Click.objects.filter(is_bot=False).exclude(fallback__in=[Fallback.URL, Fallback.NONE])
-    for dim in (None, *DIMS):
-        field = _field(dim) if dim else None
-        qs = _with_value(clicks, field) if field else clicks
-        group = ["offer_id", "affiliate_id", *([field] if field else [])]
-        for r in _by_hour(
-            qs, "created_at", group, n=Count("id"), unique=Count("id", filter=Q(is_unique=True))
-        ):
-            change = {"clicks": r["n"], "unique_clicks": r["unique"]}
-            cells = _cells(dim, r[field] if field else None)
-            deltas.add(r["h"], r["offer_id"], r["affiliate_id"], cells, change)
-
-
-def _rebuild_leads(deltas: Deltas) -> None:
-    for dim in (None, *DIMS):
-        field = _field(dim) if dim else None
-        qs = _with_value(Lead.objects.all(), field) if field else Lead.objects.all()
-        group = ["offer_id", "affiliate_id", "status", *([field] if field else [])]
-        for r in _by_hour(qs, "created_at", group, n=Count("id")):
-            change = {"leads": r["n"], STATUS_COUNT[LeadStatus(r["status"])]: r["n"]}
-            cells = _cells(dim, r[field] if field else None)
-            deltas.add(r["h"], r["offer_id"], r["affiliate_id"], cells, change)
-    reasoned = Lead.objects.filter(status__in=REASONED).only(
-        "created_at", "offer_id", "affiliate_id", "status", "reasons"
-    )
-    for lead in reasoned.iterator(chunk_size=2000):
-        change = {STATUS_COUNT[LeadStatus(lead.status)]: 1}
-        deltas.add(lead.created_at, lead.offer_id, lead.affiliate_id, _reason_cells(lead), change)
-
-
-def _rebuild_money(deltas: Deltas) -> None:
-    entries = Entry.objects.filter(
-        Q(transaction__kind__in=SALE_KINDS)
-        | Q(transaction__kind=TransactionKind.REVERSAL, transaction__reverses__kind__in=SALE_KINDS),
-        transaction__offer_id__isnull=False,
-        account__role__in=[*REVENUE_ROLES, *PAYOUT_ROLES],
-    )
-    for dim in (None, *DIMS):
-        field = _field(dim, "transaction__lead__") if dim else None
-        with_lead = entries.filter(transaction__lead__isnull=False)
-        qs = _with_value(with_lead, field) if field else entries
-        group = [
-            "transaction__offer_id", "transaction__affiliate_id", "currency", "account__role",
-            *([field] if field else []),
-        ]  # fmt: skip
-        for r in _by_hour(qs, "transaction__posted_at", group, total=Sum("amount_minor")):
-            revenue = r["account__role"] in REVENUE_ROLES
-            change = {"revenue_minor": r["total"]} if revenue else {"payout_minor": -r["total"]}
-            deltas.add(
-                r["h"],
-                r["transaction__offer_id"],
-                r["transaction__affiliate_id"],
-                _cells(dim, r[field] if field else None),
-                change,
-                r["currency"],
-            )
-
-
-def _expected() -> Deltas:
-    deltas = Deltas()
-    _rebuild_clicks(deltas)
-    _rebuild_leads(deltas)
-    _rebuild_money(deltas)
-    return deltas
-
-
-def _stored_key(cell: Rollup) -> Key:
-    return (
-        hour_of(cell.hour), cell.offer_id, cell.affiliate_id, cell.dim, cell.value, cell.currency,
-    )  # fmt: skip
+def _snapshot() -> dict[Key, dict[str, int]]:
+    """The stored cells that hold something."""
+    cells = {}
+    for cell in Rollup.objects.iterator(chunk_size=5000):
+        values = {c: getattr(cell, c) for c in COLUMNS}
+        if any(values.values()):
+            key = (hour_of(cell.hour), cell.offer_id, cell.affiliate_id, cell.dim, cell.value,
+                   cell.currency)  # fmt: skip
+            cells[key] = {c: n for c, n in values.items() if n}
+    return cells
 
 
 def rollup_problems(limit: int = 50) -> list[str]:
-    """Cells that differ from what the raw rows say (empty when the rollups are right)."""
-    expected = {
-        key: {c: cell.get(c, 0) for c in COLUMNS}
-        for key, cell in _expected().cells.items()
-        if any(cell.values())
-    }
+    """Cells that differ from what the raw rows say (empty when the rollups are right): the
+    stored cells against a rebuild made in a transaction that is then rolled back."""
+    stored = _snapshot()
+    with transaction.atomic():
+        _lock()
+        _refill()
+        expected = _snapshot()
+        transaction.set_rollback(True)
     problems = []
-    for cell in Rollup.objects.iterator(chunk_size=5000):
-        key = _stored_key(cell)
-        stored = {c: getattr(cell, c) for c in COLUMNS}
-        want = expected.pop(key, None)
-        if want is None and not any(stored.values()):
-            continue  # a cell whose changes cancelled out
-        if want != stored:
-            problems.append(f"{_shown(key)}: stored {_diff(stored)}, rows say {_diff(want)}")
-    problems += [
-        f"{_shown(key)}: missing, rows say {_diff(want)}" for key, want in expected.items()
-    ]
+    for key in sorted(stored.keys() | expected.keys()):
+        have, want = stored.get(key), expected.get(key)
+        if have == want:
+            continue
+        if have is None:
+            problems.append(f"{_shown(key)}: missing, rows say {_diff(want)}")
+        else:
+            problems.append(f"{_shown(key)}: stored {_diff(have)}, rows say {_diff(want)}")
     return problems[:limit]
 
 
@@ -470,19 +399,27 @@ def _fill_all() -> None:
     deltas.write()
 
 
+def _lock() -> None:
+    """Writers upsert cells inside their own transactions: on PostgreSQL, make them wait
+    until this transaction ends."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            table = connection.ops.quote_name(Rollup._meta.db_table)
+            cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+
+
+def _refill() -> None:
+    Rollup.objects.all().delete()
+    _fill_all()
+    # A reversal's cell can sum to nothing (a sale and its return in the same hour).
+    Rollup.objects.filter(Q(**{column: 0 for column in COLUMNS})).delete()
+
+
 def rollups_rebuild() -> int:
     """Recompute every cell from clicks, leads and ledger entries, in one transaction and in
     the database (INSERT … SELECT per source and breakdown; the writers wait meanwhile).
     Returns the number of cells."""
     with transaction.atomic():
-        # Writers upsert cells inside their own transactions: lock them out meanwhile.
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                table = connection.ops.quote_name(Rollup._meta.db_table)
-                cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
-        Rollup.objects.all().delete()
-        _fill_all()
-        # A reversal's cell can sum to nothing (a sale and its return in the same hour).
-        zero = Q(**{column: 0 for column in COLUMNS})
-        Rollup.objects.filter(zero).delete()
+        _lock()
+        _refill()
         return Rollup.objects.count()

@@ -207,19 +207,18 @@ def report_table(*, organization: Organization, query: TableQuery) -> Table:
         for r in whole_rows:
             _add(row(tuple(r[n] for n in names)).metric, r)
     else:
+        # What has no value in this breakdown is the whole less the values (empty values
+        # are not stored). Reasons are only for refused leads, several per lead: no rest.
+        rest = breakdown != "reason"
         part = cells.filter(dim=breakdown).annotate(**annotations)
         for r in part.values(*names, "value", "currency").annotate(**_SUMS).order_by():
-            _add(row((*(r[n] for n in names), r["value"])).metric, r)
-        if breakdown != "reason":
-            # What has no value in this breakdown: the whole less the values (empty values
-            # are not stored). Reasons are only for refused leads, several per lead.
-            valued = {key for key in rows}
+            group = tuple(r[n] for n in names)
+            _add(row((*group, r["value"])).metric, r)
+            if rest:
+                _add(row((*group, "")).metric, r, sign=-1)
+        if rest:
             for r in whole_rows:
                 _add(row((*(r[n] for n in names), "")).metric, r)
-            for key in valued:
-                rest = rows[(*key[:-1], "")]
-                for column_row in _as_rows(rows[key].metric):
-                    _add(rest.metric, column_row, sign=-1)
     kept = [r for r in rows.values() if not _empty(r.metric)]
     truncated = len(kept) > MAX_ROWS
     if truncated:
@@ -253,21 +252,6 @@ def _ordered(
 ) -> list[Any]:
     by_group = dict(zip([*plain, *([breakdown] if breakdown else [])], key, strict=True))
     return [by_group[g] for g in query.group_by]
-
-
-def _as_rows(metric: MetricRow) -> list[dict[str, Any]]:
-    """A metric row as the rollup sums it was added from (to subtract it)."""
-    counts = {
-        "currency": "", "clicks": metric.clicks, "unique_clicks": metric.unique_clicks,
-        "leads": metric.leads, "approved": metric.approved,
-        "rejected": metric.rejected - metric.duplicates, "duplicate": metric.duplicates,
-        "pending": metric.pending, "returned": metric.returned,
-    }  # fmt: skip
-    money = [
-        {"currency": c, "revenue_minor": m.revenue_minor, "payout_minor": m.payout_minor}
-        for c, m in metric.money.items()
-    ]
-    return [counts, *money]
 
 
 def _id(value: Any) -> str:
