@@ -350,18 +350,20 @@ def lead_intake(
         LeadStatusChange.objects.create(
             lead=lead, from_status="", to_status=lead.status, reasons=reasons
         )
-        lead_counted(lead)
+        if status != LeadStatus.APPROVED:  # an approved lead is counted once, by _approve
+            lead_counted(lead)
         if status == LeadStatus.REJECTED:
             affiliate_postbacks_enqueue(lead=lead, event=PostbackEvent.LEAD_REJECTED)
         elif status != LeadStatus.DUPLICATE:
             affiliate_postbacks_enqueue(lead=lead, event=PostbackEvent.LEAD_ACCEPTED)
         if status == LeadStatus.APPROVED:
-            _approve(lead, actor=None, note="auto-approved", at=now)
+            _approve(lead, actor=None, note="auto-approved", at=now, new=True)
     return lead
 
 
-def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None:
-    """Mark approved and book the money, inside the caller's transaction."""
+def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime, new: bool = False) -> None:
+    """Mark approved and book the money, inside the caller's transaction. `new`: the lead
+    was stored in this transaction and is not in the report rollups yet."""
     offer = lead.offer
     affiliate = lead.affiliate
     revenue = offer.revenue_minor
@@ -398,7 +400,7 @@ def _approve(lead: Lead, *, actor: User | None, note: str, at: datetime) -> None
     LeadStatusChange.objects.create(
         lead=lead, from_status=previous, to_status=LeadStatus.APPROVED, note=note, actor=actor
     )
-    lead_counted(lead, previous)
+    lead_counted(lead, "" if new else previous)
     affiliate_postbacks_enqueue(lead=lead, event=PostbackEvent.LEAD_APPROVED)
     _distribute_after_commit(lead)
     if not books:
