@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from leadrelay.accounts.models import Membership, OrganizationKind
 from leadrelay.core.errors import Invalid, NotFound
 from leadrelay.portals.access import portal_view
+from leadrelay.portals.forms import problems_on_form
 from leadrelay.postbacks.forms import PostbackForm
 from leadrelay.postbacks.selectors import postback_deliveries_for, postbacks_for
 from leadrelay.postbacks.services import (
@@ -36,9 +37,7 @@ def postbacks(request: HttpRequest, membership: Membership) -> HttpResponse:
                     offer=form.cleaned_data["offer"],
                 )
             except Invalid as exc:
-                for problem in exc.problems:
-                    field = problem.field if problem.field in form.fields else None
-                    form.add_error(field, problem.message)
+                problems_on_form(form, exc.problems)
             else:
                 messages.success(request, "The postback is saved.")
                 return redirect("portal-postbacks")

@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from leadrelay.accounts.models import Membership
 from leadrelay.core.errors import Invalid, NotFound
 from leadrelay.portals.access import portal_user, portal_view
+from leadrelay.portals.forms import problems_on_form
 from leadrelay.reporting.models import ReportFrequency
 from leadrelay.reporting.subscriptions import (
     WEEKDAYS,
@@ -61,9 +62,7 @@ def report_email(request: HttpRequest, membership: Membership) -> HttpResponse:
                     tz=form.cleaned_data["timezone"],
                 )
             except Invalid as exc:
-                for problem in exc.problems:
-                    field = problem.field if problem.field in form.fields else None
-                    form.add_error(field, problem.message)
+                problems_on_form(form, exc.problems)
             else:
                 messages.success(request, "Your email summary is saved.")
                 return redirect("portal-report-email")
