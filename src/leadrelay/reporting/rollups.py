@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import connection, transaction
@@ -236,8 +237,13 @@ def money_posted(txn: Transaction, postings: Iterable[tuple[str, str, int]]) -> 
             money[currency]["revenue_minor"] += amount
         elif role in PAYOUT_ROLES:
             money[currency]["payout_minor"] -= amount
-    lead = Lead.objects.filter(pk=txn.lead_id).first() if txn.lead_id else None
-    cells = cells_of(_values(lead) if lead is not None else {})
+    found = (
+        Lead.objects.filter(pk=txn.lead_id).values(*(_field(d) for d in DIMS)).first()
+        if txn.lead_id
+        else None
+    )
+    # Only the breakdown columns: this runs on every sale posting.
+    cells = cells_of(_values(SimpleNamespace(**found)) if found else {})
     deltas = Deltas()
     for currency, change in money.items():
         deltas.add(txn.posted_at, txn.offer_id, txn.affiliate_id, cells, change, currency)
