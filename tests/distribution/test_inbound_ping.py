@@ -234,3 +234,19 @@ def test_pings_are_rate_limited_per_key(routed, affiliate, advertiser, settings)
     headers = bearer(affiliate)
     codes = [_ping(headers, routed, zip="94107").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
+
+
+def test_a_shared_quote_names_the_buyers_past_max_buyers_as_routing_does(
+    routed, affiliate, advertiser
+):
+    # Regression: the ping logged such a buyer as "rank:0".
+    OfferRouting.objects.filter(offer=routed).update(mode="shared", max_buyers=1)
+    make_buyer(advertiser, "http://127.0.0.1:9/x", name="First", price_minor=5000,
+               exclusive=False)  # fmt: skip
+    make_buyer(advertiser, "http://127.0.0.1:9/y", name="Second", price_minor=4000,
+               exclusive=False)  # fmt: skip
+    quote = _ping(bearer(affiliate), routed, zip="94107").json()
+    assert quote["payout_minor"] == 5000
+    ping = InboundPing.objects.get(token=quote["ping_id"])
+    reasons = {c["name"]: c["reason"] for c in ping.considered}
+    assert reasons == {"First": "rank:1", "Second": "beyond_max_buyers"}

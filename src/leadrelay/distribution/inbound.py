@@ -35,7 +35,7 @@ from leadrelay.distribution.buyers import PERSONAL_KEYS
 from leadrelay.distribution.delivery import auction_outcome
 from leadrelay.distribution.models import BidStatus, Buyer, InboundPing, OfferRouting, RoutingMode
 from leadrelay.distribution.pingpost import Bid, auction_run
-from leadrelay.distribution.routing import candidates_for, ranked
+from leadrelay.distribution.routing import candidates_for, considered_rows, ranked
 from leadrelay.leads.models import Lead
 from leadrelay.leads.services import offer_for_intake
 from leadrelay.leads.validation import lead_fields_clean
@@ -124,17 +124,7 @@ def inbound_ping(
         candidates, ordered = ranked(probe, routing, now)
         sold_to = ordered if routing.shared else ordered[:1]
         price, accepted = sum(c.buyer.price_minor for c in sold_to), bool(sold_to)
-        rank = {c.buyer.pk: i + 1 for i, c in enumerate(ordered)}
-        considered = [
-            {
-                "buyer": c.buyer.pk,
-                "name": c.buyer.name,
-                "price_minor": c.buyer.price_minor,
-                "eligible": c.eligible,
-                "reason": c.reason or f"rank:{rank.get(c.buyer.pk, 0)}",
-            }
-            for c in candidates
-        ]
+        considered = considered_rows(candidates, ordered)
     return InboundPing.objects.create(
         token=_token(),
         offer=offer,

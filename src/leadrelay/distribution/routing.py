@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -177,10 +178,8 @@ def ranked(
     return candidates, ordered
 
 
-def route(lead: Lead, routing: OfferRouting, at: dt.datetime | None = None) -> RoutingDecision:
-    """Decide the buyers for a lead, in order, and log why. Creates no delivery."""
-    at = at or timezone.now()
-    candidates, ordered = ranked(lead, routing, at)
+def considered_rows(candidates: list[Candidate], ordered: list[Candidate]) -> list[dict[str, Any]]:
+    """Every buyer considered, with its rank or why it has none (a decision's `considered`)."""
     rank = {c.buyer.pk: i + 1 for i, c in enumerate(ordered)}
 
     def verdict(c: Candidate) -> str:
@@ -189,20 +188,27 @@ def route(lead: Lead, routing: OfferRouting, at: dt.datetime | None = None) -> R
             return c.reason
         return f"rank:{rank[c.buyer.pk]}" if c.buyer.pk in rank else "beyond_max_buyers"
 
+    return [
+        {
+            "buyer": c.buyer.pk,
+            "name": c.buyer.name,
+            "price_minor": c.buyer.price_minor,
+            "eligible": c.eligible,
+            "reason": verdict(c),
+        }
+        for c in candidates
+    ]
+
+
+def route(lead: Lead, routing: OfferRouting, at: dt.datetime | None = None) -> RoutingDecision:
+    """Decide the buyers for a lead, in order, and log why. Creates no delivery."""
+    at = at or timezone.now()
+    candidates, ordered = ranked(lead, routing, at)
     return RoutingDecision.objects.create(
         lead=lead,
         mode=routing.mode,
         shared=routing.shared,
-        considered=[
-            {
-                "buyer": c.buyer.pk,
-                "name": c.buyer.name,
-                "price_minor": c.buyer.price_minor,
-                "eligible": c.eligible,
-                "reason": verdict(c),
-            }
-            for c in candidates
-        ],
+        considered=considered_rows(candidates, ordered),
         chosen=[c.buyer.pk for c in ordered],
         created_at=at,
     )
