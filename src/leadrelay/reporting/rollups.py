@@ -18,7 +18,10 @@ committed:
   was booked, so report money always equals the ledger's.
 
 Each change touches the whole (`dim` "") and one cell per breakdown whose value
-it has (sub1…sub5, country, device, variant). Cells are upserted in key order
+it has (sub1…sub5, country, device, variant), and the whole of its UTC day (`dim`
+DAY, stored at the day's midnight): a month's report by day, offer and affiliate
+reads 30 of those a link instead of 720 hours (reporting/tables.py, the hours
+only where the viewer's days don't start at UTC midnight). Cells are upserted in key order
 (`INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n`), counts before money,
 so concurrent writers lock them in the same order.
 
@@ -36,7 +39,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import CharField, Count, F, Q, QuerySet, Sum, Value
-from django.db.models.functions import Cast, Coalesce, TruncHour
+from django.db.models.functions import Cast, Coalesce, TruncDay, TruncHour
 
 from leadrelay.leads.models import Lead, LeadStatus
 from leadrelay.ledger.models import AccountRole, Entry, Transaction, TransactionKind
@@ -45,6 +48,7 @@ from leadrelay.tracking.models import Click, Fallback
 
 DIMS = ("sub1", "sub2", "sub3", "sub4", "sub5", "country", "device", "variant")
 BREAKDOWNS = (*DIMS, "reason")
+DAY = "@day"  # the whole of a UTC day, at its midnight: not a breakdown
 COUNTS = ("clicks", "unique_clicks", "leads", "approved", "rejected", "duplicate", "pending",
           "returned")  # fmt: skip
 MONEY = ("revenue_minor", "payout_minor")
@@ -77,6 +81,11 @@ Key = tuple[dt.datetime, int, int, str, str, str]  # hour, offer, affiliate, dim
 
 def hour_of(at: dt.datetime) -> dt.datetime:
     return at.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def day_of(hour: dt.datetime) -> dt.datetime:
+    """The UTC midnight starting the day of a UTC hour."""
+    return hour.replace(hour=0)
 
 
 def _values(row: Any) -> dict[str, str]:
@@ -112,6 +121,10 @@ class Deltas:
             cell = self.cells[(hour, offer_id, affiliate, dim, value, currency)]
             for column, amount in change.items():
                 cell[column] += amount
+            if not dim:
+                day = self.cells[(day_of(hour), offer_id, affiliate, DAY, "", currency)]
+                for column, amount in change.items():
+                    day[column] += amount
 
     def write(self) -> None:
         rows = sorted((key, cell) for key, cell in self.cells.items() if any(cell.values()))
@@ -308,14 +321,15 @@ def _diff(cell: Mapping[str, int] | None) -> str:
     return ", ".join(f"{c} {n}" for c, n in cell.items() if n) or "zeros"
 
 
-def _fill(grouped: QuerySet[Any], dim: str) -> None:
+def _fill(grouped: QuerySet[Any], dim: str, prefix: str = "", into: Any = Rollup) -> None:
     """INSERT … SELECT the cells of one grouped query (aliases h, o, a, v, c and some of the
-    columns) in the server, adding to cells already there: no row passes through Python."""
+    columns, named `prefix` + column) in the server, adding to cells already there: no row
+    passes through Python."""
     sql, params = grouped.query.sql_with_params()
-    table = connection.ops.quote_name(Rollup._meta.db_table)
+    table = connection.ops.quote_name(into._meta.db_table)
     keys = "hour, offer_id, affiliate_id, dim, value, currency"
-    summed = set(grouped.query.annotation_select) & set(COLUMNS)
-    picked = ", ".join(f"g.{c}" if c in summed else "0" for c in COLUMNS)
+    summed = {a.removeprefix(prefix) for a in grouped.query.annotation_select} & set(COLUMNS)
+    picked = ", ".join(f"g.{prefix}{c}" if c in summed else "0" for c in COLUMNS)
     adds = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in COLUMNS)
     # Names from this module and Django's own SQL; values as parameters. "WHERE true" lets
     # SQLite tell the SELECT from the ON CONFLICT clause.
@@ -414,9 +428,23 @@ def _lock() -> None:
             cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
 
 
+def days_fill(rollup: Any = Rollup) -> None:
+    """The day cells: the whole hours' cells added up by UTC day, in the server (`rollup`: the
+    model, or a migration's historical one)."""
+    grouped = (
+        rollup.objects.filter(dim="")
+        .annotate(h=TruncDay("hour", tzinfo=dt.UTC))
+        .values("h", o=F("offer_id"), a=F("affiliate_id"), v=F("value"), c=F("currency"))
+        .annotate(**{f"n_{column}": Sum(column) for column in COLUMNS})
+        .order_by()
+    )
+    _fill(grouped, DAY, prefix="n_", into=rollup)
+
+
 def _refill() -> None:
     Rollup.objects.all().delete()
     _fill_all()
+    days_fill()
     # A reversal's cell can sum to nothing (a sale and its return in the same hour).
     Rollup.objects.filter(Q(**{column: 0 for column in COLUMNS})).delete()
 
