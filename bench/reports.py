@@ -18,21 +18,24 @@ dropped, created and migrated here, and dropped again at the end unless
     `rollups_rebuild()` when there are at most `--python-rebuild-max` clicks (it
     holds every cell in memory: its time, cell count and peak RSS), and
     `rollups_fill_sql`, the same cells computed by one INSERT ... SELECT in the
-    server (checked equal to `rollups_rebuild()`'s whenever both run), above that;
+    server (the rollup table's plain indexes dropped meanwhile and built after) and
+    the day cells by `rollups.days_fill` (checked equal to `rollups_rebuild()`'s
+    whenever both run), above that;
     `rollup_problems()` up to `--check-max` clicks (both default 200k: about 2k cells/s
     and 0.7 KiB of memory a cell for the rebuild, 4-6 cells a click);
 (d) table sizes (pg_total_relation_size) and row counts, raw tables and rollups;
 (a) `report_table` for the last 30 days by day x offer x affiliate, from the
     rollups, for the network, the busiest advertiser and the busiest affiliate
     (by day x offer: affiliates can't group by affiliate): p50/p95 over `--runs`
-    runs (target <= 200 ms), and EXPLAIN ANALYZE of its main query;
+    runs (target <= 200 ms), in UTC and in New York's days, and EXPLAIN ANALYZE of
+    the network's statement;
 (b) rollup upkeep as a share of ingest: clicks through `tracking.buffer.clicks_write`
     in batches of 500 and leads through `leads.services.lead_intake` (auto-approved
     CPL: the ledger posting included), each batch or lead alternately with the
     rollup calls and with them replaced by no-ops (module attributes patched for
-    those calls only), so drift on a shared machine falls on both alike; clicks also
-    a third way, with `_upsert_unnest` (a proposal: one upsert statement a batch) in
-    place of `reporting.rollups._upsert`. Share = (with - without) / with (target <= 10%).
+    those calls only), so drift on a shared machine falls on both alike. Clicks come
+    in time order, 500 a batch, as the click buffer writes what a process served.
+    Share = (with - without) / with (target <= 10%).
 
 Written by hand: the data generator is this project's schema; no library makes it.
 """
@@ -512,15 +515,29 @@ ORDER BY {_KEYS}  -- in key order: the unique index fills from one end
 
 
 def rollups_fill_sql() -> int:
-    """The cells `rollups_rebuild` computes, computed in the server in one statement."""
+    """The cells `rollups_rebuild` computes, computed in the server in one statement and the
+    day cells added up from them."""
     from django.db import connection, transaction
 
+    from leadrelay.reporting.rollups import days_fill
+
+    indexes = _sql(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = 'reporting_rollup' "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '512MB'")
+        cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
         cursor.execute("LOCK TABLE reporting_rollup IN EXCLUSIVE MODE")
         cursor.execute("DELETE FROM reporting_rollup")
+        for name, _ in indexes:  # built once each afterwards, not row by row
+            cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute(_FILL)
-        return int(cursor.rowcount)
+        days_fill()
+        for _, definition in indexes:
+            cursor.execute(definition)
+        cursor.execute("SELECT count(*) FROM reporting_rollup")
+        return int(cursor.fetchone()[0])
 
 
 def _rollup_copy(name: str) -> None:
@@ -650,44 +667,33 @@ def report_timings(world: World, runs: int) -> list[tuple[str, float, float, int
 
 
 def report_explain(world: World) -> None:
-    """EXPLAIN ANALYZE of the network report's main query (the whole cells of 30 days)."""
-    from django.db import connection
-    from django.db.models import F, Sum
-    from django.db.models.functions import TruncDate
+    """EXPLAIN ANALYZE of the statement that reads the network's 30-day report (its rows,
+    totals and group count; reporting/tables.py `_whole_read`), as the report sends it."""
+    from django.db import connection, transaction
 
-    from leadrelay.reporting.models import Rollup
+    from leadrelay.reporting.tables import TableQuery, report_table
 
     last_day = (world.end - dt.timedelta(seconds=1)).date()
-    lo = dt.datetime.combine(last_day - dt.timedelta(days=29), dt.time.min, tzinfo=dt.UTC)
-    hi = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
-    qs = (
-        Rollup.objects.filter(hour__gte=lo, hour__lt=hi, dim="")
-        .annotate(
-            g_day=TruncDate("hour", tzinfo=dt.UTC),
-            g_offer=F("offer_id"),
-            g_affiliate=F("affiliate_id"),
-        )
-        .values("g_day", "g_offer", "g_affiliate", "currency")
-        .annotate(**{c: Sum(c) for c in _COLUMNS})
-        .order_by()
-    )
-    times = []
-    for _ in range(7):
-        started = time.perf_counter()
-        rows = len(list(qs.all()))
-        times.append((time.perf_counter() - started) * 1000)
-    _say(
-        f"  network: its main query alone (whole cells, 30 days, to Python dicts): p50 "
-        f"{statistics.median(times[2:]):.1f} ms, {rows:,} rows; the rest of report_table is "
-        "the totals, the previous period, labels and the Python that builds the rows"
-    )
-    sql, params = qs.query.sql_with_params()
-    with connection.cursor() as cursor:
+    query = TableQuery(last_day - dt.timedelta(days=29), last_day, ("day", "offer", "affiliate"))
+    sent: list[tuple[str, Any]] = []
+
+    def keep(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        report_table(organization=world.network, query=query)
+    sql, params = next((q, p) for q, p in sent if q.startswith("WITH m0"))
+    settings = [q for q, _ in sent if q.startswith("SET LOCAL")]
+    with transaction.atomic(), connection.cursor() as cursor:
+        for setting in settings:
+            cursor.execute(setting)
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
         plan = [row[0] for row in cursor.fetchall()]
-    _say("  EXPLAIN ANALYZE, network report's main query:")
+    _say("  EXPLAIN ANALYZE, the network report's statement (rows, totals, groups):")
     for line in plan:
-        _say("    " + line)
+        if "Filter: ((" not in line:  # the long any-column-not-zero filters
+            _say("    " + line)
 
 
 # ---------------------------------------------------------------------------- (b) ingest
@@ -747,53 +753,21 @@ def _sample_clicks(world: World, rng: random.Random, n: int, at: dt.datetime) ->
     return sorted(out, key=lambda c: c.created_at)
 
 
-def _upsert_unnest(rows: list[tuple[Any, dict[str, int]]]) -> None:
-    """A proposal measured here, not the product's code: `reporting.rollups._upsert` as one
-    INSERT ... SELECT FROM unnest(arrays) ... ON CONFLICT a batch, instead of executemany
-    (one statement a cell). Same cells, same key order, same arithmetic."""
-    from django.db import connection
-
-    from leadrelay.reporting.rollups import COLUMNS
-
-    keys = "hour, offer_id, affiliate_id, dim, value, currency"
-    types = ["timestamptz", "bigint", "bigint", "text", "text", "text", *["bigint"] * len(COLUMNS)]
-    arrays: list[list[Any]] = [[] for _ in types]
-    for key, cell in rows:
-        for i, v in enumerate((*key, *(cell.get(c, 0) for c in COLUMNS))):
-            arrays[i].append(v)
-    unnest = ", ".join(f"%s::{t}[]" for t in types)
-    adds = ", ".join(f"{c} = reporting_rollup.{c} + excluded.{c}" for c in COLUMNS)
-    sql = (
-        f"INSERT INTO reporting_rollup ({keys}, {', '.join(COLUMNS)}) "
-        f"SELECT * FROM unnest({unnest}) ON CONFLICT ({keys}) DO UPDATE SET {adds}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, arrays)
-
-
 def ingest_clicks(world: World, rng: random.Random, n: int) -> dict[str, float]:
-    """Seconds a click through clicks_write: with the rollups as they are ("current"),
-    without them ("none"), and with `_upsert_unnest` in place of `_upsert` ("unnest")."""
-    from leadrelay.reporting import rollups
+    """Seconds a click through clicks_write: with the rollups ("current") and without them
+    ("none"), batch by batch in turn."""
     from leadrelay.tracking import buffer
 
-    # Live traffic: the last 6 hours of the dataset, so cells exist and are added to.
+    # Live traffic: the last 6 hours of the dataset, so cells exist and are added to; in
+    # time order, as the buffer writes it.
     clicks = _sample_clicks(world, rng, n, world.end - dt.timedelta(hours=6))
-    rng.shuffle(clicks)  # batches from the whole span, each sorted by clicks_write
     batches = [clicks[i : i + buffer.CHUNK] for i in range(0, len(clicks), buffer.CHUNK)]
-    modes = ["current", "none", "unnest"]
+    modes = ["current", "none"]
     spent = dict.fromkeys(modes, 0.0)
     count = dict.fromkeys(modes, 0)
     for i, batch in enumerate(batches):
-        mode = modes[(i + i // 3) % 3]  # each mode in each position in turn
-        patches = contextlib.ExitStack()
-        if mode == "none":
-            patches.enter_context(_patched([(buffer, "clicks_counted")], False))
-        elif mode == "unnest":
-            saved = rollups._upsert
-            rollups._upsert = _upsert_unnest
-            patches.callback(setattr, rollups, "_upsert", saved)
-        with patches:
+        mode = modes[(i + i // 2) % 2]  # each mode first in turn
+        with _patched([(buffer, "clicks_counted")], mode == "current"):
             started = time.perf_counter()
             buffer.clicks_write(batch)
             spent[mode] += time.perf_counter() - started
@@ -854,8 +828,8 @@ def ingest_report(world: World, args: argparse.Namespace, rng: random.Random) ->
     clicks = args.sample_clicks or max(10_000, round(200_000 * args.scale))
     leads = args.sample_leads or max(500, round(5_000 * args.scale))
     _say(
-        f"(b) ingest through the writers, modes alternating: {clicks:,} clicks (batches of 500, "
-        f"a third each: current, none, unnest), {leads:,} leads (half with, half without)"
+        f"(b) ingest through the writers, modes alternating: {clicks:,} clicks (batches of 500 "
+        f"in time order, half with the rollups, half without), {leads:,} leads (the same)"
     )
     per_click = ingest_clicks(world, rng, clicks)
     c_with, c_without = per_click["current"], per_click["none"]
@@ -872,13 +846,6 @@ def ingest_report(world: World, args: argparse.Namespace, rng: random.Random) ->
             f"  {label:<13} with rollups {w * 1e6:8.0f} us {unit}, without {wo * 1e6:8.0f} us; "
             f"upkeep {share:6.1%} of ingest  {verdict}  ({n:,} in all)"
         )
-    u = per_click["unnest"]
-    share = (u - c_without) / u
-    out["clicks_write_unnest"] = share
-    _say(
-        f"  clicks_write with the proposed unnest upsert (bench._upsert_unnest) {u * 1e6:8.0f} us"
-        f" a click; upkeep {share:6.1%}  {'PASS' if share <= TARGET_SHARE else 'MISS'}"
-    )
     # The dataset's mix: 20 clicks a lead.
     w = 20 * c_with + l_with
     wo = 20 * c_without + l_without

@@ -436,6 +436,7 @@ def days_fill(rollup: Any = Rollup) -> None:
         .annotate(h=TruncDay("hour", tzinfo=dt.UTC))
         .values("h", o=F("offer_id"), a=F("affiliate_id"), v=F("value"), c=F("currency"))
         .annotate(**{f"n_{column}": Sum(column) for column in COLUMNS})
+        .exclude(**{f"n_{column}": 0 for column in COLUMNS})  # a sale and its return
         .order_by()
     )
     _fill(grouped, DAY, prefix="n_", into=rollup)
