@@ -27,8 +27,8 @@ dropped, created and migrated here, and dropped again at the end unless
 (a) `report_table` for the last 30 days by day x offer x affiliate, from the
     rollups, for the network, the busiest advertiser and the busiest affiliate
     (by day x offer: affiliates can't group by affiliate): p50/p95 over `--runs`
-    runs (target <= 200 ms), in UTC and in New York's days, and EXPLAIN ANALYZE of
-    the network's statement;
+    runs (target <= 200 ms), in UTC and in New York's days, in a process prepared
+    as the server's (core/startup.py), and EXPLAIN ANALYZE of the network's statement;
 (b) rollup upkeep as a share of ingest: clicks through `tracking.buffer.clicks_write`
     in batches of 500 and leads through `leads.services.lead_intake` (auto-approved
     CPL: the ledger posting included), each batch or lead alternately with the
@@ -891,6 +891,9 @@ def main() -> None:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     database_prepare(args.database_url)
+    from leadrelay.core.startup import serving_process_ready
+
+    serving_process_ready()  # as the server's WSGI entry does: reports timed as it runs them
     try:
         rng = random.Random(7)
         _say("(c) load")
