@@ -186,7 +186,7 @@ def _period_cells(organization: Organization, query: TableQuery) -> QuerySet[Rol
 
 def _totals(organization: Organization, query: TableQuery) -> MetricRow:
     plan = day_plan(query.start, query.end, query.tz)
-    if len(plan) <= PLAN_MAX:
+    if plan and len(plan) <= PLAN_MAX:
         return _whole_read(organization, query, plan, ())[1]
     totals = MetricRow(key="total", label="Total")
     for r in (
@@ -203,7 +203,7 @@ def _totals(organization: Organization, query: TableQuery) -> MetricRow:
 # --- the whole cells of a period, read by day ---------------------------------------------
 
 # (cell hour, dim, local day, sign) rows of a plan: past this many, the hour cells are read
-# instead (bound parameters: four a row, under SQLite's 32,766 and PostgreSQL's 65,535).
+# instead (bound parameters: three a row, under SQLite's 32,766 and PostgreSQL's 65,535).
 PLAN_MAX = 4000
 Plan = list[tuple[dt.datetime, str, dt.date, int]]
 
