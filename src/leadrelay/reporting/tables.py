@@ -225,8 +225,9 @@ def day_plan(start: dt.date, end: dt.date, tz: str) -> Plan:
     days = {}
     day = first
     while day <= last:
-        if start <= noon_day(day) <= end:
-            days[day] = noon_day(day)
+        local = noon_day(day)
+        if start <= local <= end:
+            days[day] = local
         day += dt.timedelta(days=1)
     plan: Plan = [
         (dt.datetime.combine(d, dt.time.min, tzinfo=dt.UTC), DAY, local, 1)
@@ -352,7 +353,7 @@ def report_table(*, organization: Organization, query: TableQuery) -> Table:
         raise Invalid(problems)
     plain = [g for g in query.group_by if g in PLAIN]
     breakdown = next((g for g in query.group_by if g in BREAKDOWNS), None)
-    plan = day_plan(query.start, query.end, query.tz) if breakdown is None and plain else []
+    plan = day_plan(query.start, query.end, query.tz) if breakdown is None else []
     if plan and len(plan) <= PLAN_MAX:
         # The busiest groups are picked in the database: a month of a network's links by
         # day is tens of thousands of rows, too many to build here only to cut them.
@@ -364,6 +365,9 @@ def report_table(*, organization: Organization, query: TableQuery) -> Table:
             if key not in rows:
                 rows[key] = _Row(parts=dict(zip(plain, key, strict=True)))
             _add_values(rows[key].metric, r[n], r[n + 1 :])
+        if not plain and not _empty(totals):  # no grouping: one row, the whole period
+            rows[()] = _Row()
+            rows[()].metric.add(totals)
         kept = list(rows.values())
         truncated = groups > MAX_ROWS
     else:
