@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -85,8 +87,14 @@ class Table:
     visibility: Visibility
     rows: list[MetricRow]
     totals: MetricRow
-    previous: MetricRow  # the previous period's totals
+    previous_read: Callable[[], MetricRow] = field(repr=False, compare=False)
     truncated: bool = False  # more rows than MAX_ROWS: the first ones by leads are shown
+
+    @cached_property
+    def previous(self) -> MetricRow:
+        """The previous period's totals, read when first asked for: a page or the dashboard
+        that shows several tables of one period compares only one."""
+        return self.previous_read()
 
     @property
     def currencies(self) -> list[str]:
@@ -387,7 +395,7 @@ def report_table(*, organization: Organization, query: TableQuery) -> Table:
         visibility=visibility_for(organization),
         rows=[r.metric for r in kept],
         totals=totals,
-        previous=_totals(organization, query.previous()),
+        previous_read=partial(_totals, organization, query.previous()),
         truncated=truncated,
     )
 
