@@ -93,6 +93,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Limits first, then the text rule: both before a session, a key or a body is read.
+    "leadrelay.core.ratelimit.AddressLimitMiddleware",
+    "leadrelay.core.text.TextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -256,7 +259,23 @@ LEADRELAY_RATE_LIMITS: dict[str, tuple[int, int]] = {
     # Each inbound ping may ping every buyer of the offer: fewer than lead posts.
     "ping_key": (int(os.environ.get("LEADRELAY_RATE_PING_PER_KEY", "600")), 60),
     "form_post_ip": (int(os.environ.get("LEADRELAY_RATE_FORM_POST_PER_IP", "20")), 60),
+    "ping_ip": (int(os.environ.get("LEADRELAY_RATE_PING_PER_IP", "1200")), 60),
+    "postback_ip": (int(os.environ.get("LEADRELAY_RATE_POSTBACK_PER_IP", "1200")), 60),
+    "login_ip": (int(os.environ.get("LEADRELAY_RATE_LOGIN_PER_IP", "30")), 60),
+    # Every other API call: per address before the key is looked up, per key after.
+    "api_ip": (int(os.environ.get("LEADRELAY_RATE_API_PER_IP", "1200")), 60),
+    "api_key": (int(os.environ.get("LEADRELAY_RATE_API_PER_KEY", "1200")), 60),
 }
+# Which limit a request's address is counted under, before anything else reads the request
+# (core/ratelimit.py): the first rule whose method ("*": any) and path pattern match.
+LEADRELAY_ADDRESS_LIMITS: list[tuple[str, str, str]] = [
+    ("POST", r"/api/v1/leads", "lead_post_ip"),
+    ("POST", r"/api/v1/ping", "ping_ip"),
+    ("*", r"/api/.*", "api_ip"),
+    ("POST", r"/f/\d+/", "form_post_ip"),
+    ("*", r"/postback", "postback_ip"),
+    ("POST", r"/login/", "login_ip"),
+]
 
 # Keys the hashes that duplicates and suppression lists are matched by (leads/dedupe.py);
 # unset, derived from SECRET_KEY. Changing it makes earlier leads unmatchable.

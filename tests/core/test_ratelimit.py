@@ -99,3 +99,56 @@ def test_a_redis_outage_lets_requests_through(settings, offer, affiliate):
         assert [_post(headers, offer, n).status_code for n in range(2)] == [201, 201]
     finally:
         _counter.cache_clear()
+
+
+def test_an_address_is_limited_before_its_key_and_body_are_read(
+    settings, backend, offer, affiliate, django_assert_num_queries
+):
+    """650 unknown keys or invalid bodies from one address used to get 401/422 each."""
+    settings.LEADRELAY_RATE_LIMITS = {"lead_post_ip": (3, 60)}
+    ip = {"REMOTE_ADDR": "203.0.113.90"}
+    unknown = {"HTTP_AUTHORIZATION": "Bearer lr_nobody"}
+    invalid = Client().post(
+        "/api/v1/leads", {"offer_id": "x"}, content_type="application/json",
+        **bearer(affiliate), **ip,
+    )  # fmt: skip
+    assert invalid.status_code == 422
+    assert _post(unknown, offer, 0, **ip).status_code == 401
+    assert _post(unknown, offer, 1, **ip).status_code == 401
+    if backend == "redis":
+        with django_assert_num_queries(0):  # no session, no key lookup, no body
+            refused = _post(unknown, offer, 2, **ip)
+    else:
+        refused = _post(unknown, offer, 2, **ip)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "rate_limited"
+    assert "Retry-After" in refused
+    assert _post(bearer(affiliate), offer, 3, **ip).status_code == 429
+    assert Lead.objects.count() == 0
+
+
+def test_a_key_is_limited_right_after_authentication_before_its_body(
+    settings, backend, offer, affiliate
+):
+    settings.LEADRELAY_RATE_LIMITS = {"lead_post_key": (1, 60)}
+    headers = bearer(affiliate)
+    bad_body = {"offer_id": "not a number"}
+    first = Client().post("/api/v1/leads", bad_body, content_type="application/json", **headers)
+    again = Client().post("/api/v1/leads", bad_body, content_type="application/json", **headers)
+    assert (first.status_code, again.status_code) == (422, 429)
+
+
+def test_every_api_call_counts_against_its_address_and_its_key(settings, backend, affiliate):
+    settings.LEADRELAY_RATE_LIMITS = {"api_ip": (2, 60), "api_key": (1, 60)}
+    a, b = bearer(affiliate), bearer(affiliate)
+    assert Client().get("/api/v1/offers", **a).status_code == 200
+    assert Client().get("/api/v1/offers", **a).status_code == 429  # the key's one call
+    assert Client().get("/api/v1/offers", **b).status_code == 429  # the address's two
+    assert Client().get("/api/v1/offers", REMOTE_ADDR="203.0.113.5", **b).status_code == 200
+
+
+def test_logins_are_limited_per_address(settings, backend, db):
+    settings.LEADRELAY_RATE_LIMITS = {"login_ip": (2, 60)}
+    form = {"username": "nobody", "password": "wrong"}
+    codes = [Client().post("/login/", form).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]

@@ -115,7 +115,7 @@ def test_bot_clicks_are_flagged_and_left_out_of_counts(network, offer, affiliate
 def test_forwarded_for_is_believed_only_from_trusted_proxies(
     settings, offer, affiliate, remote, forwarded, trusted, seen
 ) -> None:
-    from leadrelay.tracking.visitor import _trusted_networks
+    from leadrelay.core.addresses import _trusted_networks
 
     settings.LEADRELAY_TRUSTED_PROXIES = trusted
     _trusted_networks.cache_clear()

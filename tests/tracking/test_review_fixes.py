@@ -18,7 +18,7 @@ from tests.factories import CHROME_UA, make_offer
 
 
 def test_a_client_cannot_push_its_own_ip_past_our_proxies(settings, offer, affiliate):
-    from leadrelay.tracking.visitor import _trusted_networks
+    from leadrelay.core.addresses import _trusted_networks
 
     settings.LEADRELAY_TRUSTED_PROXIES = ["10.0.0.0/8"]
     _trusted_networks.cache_clear()

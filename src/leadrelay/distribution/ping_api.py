@@ -11,7 +11,6 @@ from ninja import Field, Router, Schema
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
 from leadrelay.core.money import money_decimal
-from leadrelay.core.ratelimit import rate_limits_check
 from leadrelay.distribution.inbound import inbound_ping
 from leadrelay.leads.api import visitor_ip
 from leadrelay.leads.schemas import ErrorOut
@@ -44,7 +43,7 @@ class PingOut(Schema):
 
 @router.post(
     "/ping",
-    auth=ApiKeyAuth(OrganizationKind.AFFILIATE),
+    auth=ApiKeyAuth(OrganizationKind.AFFILIATE, limit="ping_key"),
     response={
         200: PingOut,
         401: ErrorOut,
@@ -66,7 +65,6 @@ def ping(request: HttpRequest, payload: PingIn) -> PingOut:
     the offer's auction (its deadline, 2 s by default).
     """
     api_key = request_api_key(request)
-    rate_limits_check([("ping_key", api_key.prefix, "for this API key")])
     quote = inbound_ping(
         affiliate=api_key.organization,
         offer_id=payload.offer_id,

@@ -10,17 +10,16 @@ from ninja.responses import Status
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
 from leadrelay.core.errors import Invalid, Problem
-from leadrelay.core.ratelimit import rate_limits_check
 from leadrelay.leads.consent import Consent
 from leadrelay.leads.idempotency import idempotent, request_fingerprint
 from leadrelay.leads.models import Lead, LeadSource
 from leadrelay.leads.schemas import ErrorOut, LeadIn, LeadOut
 from leadrelay.leads.selectors import lead_get
 from leadrelay.leads.services import LeadOrigin, lead_intake
-from leadrelay.tracking.visitor import client_ip
 
 router = Router(tags=["leads"])
 affiliate_auth = ApiKeyAuth(OrganizationKind.AFFILIATE)
+lead_post_auth = ApiKeyAuth(OrganizationKind.AFFILIATE, limit="lead_post_key")
 any_key_auth = ApiKeyAuth()
 
 
@@ -48,7 +47,7 @@ def _out(lead: Lead) -> LeadOut:
 
 @router.post(
     "/leads",
-    auth=affiliate_auth,
+    auth=lead_post_auth,
     response={
         201: LeadOut,
         401: ErrorOut,
@@ -72,13 +71,6 @@ def lead_post(request: HttpRequest, payload: LeadIn) -> Any:
     no new lead; the same key with another body answers 409.
     """
     api_key = request_api_key(request)
-    ip = client_ip(request)
-    rate_limits_check(
-        [
-            ("lead_post_key", api_key.prefix, "for this API key"),
-            ("lead_post_ip", ip or "", "from this address"),
-        ]
-    )
 
     def run() -> tuple[int, dict[str, Any]]:
         lead = lead_intake(

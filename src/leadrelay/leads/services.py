@@ -12,7 +12,7 @@ docs/leads.md describes each step for the people who post and buy leads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from django.utils import timezone
 from leadrelay.accounts.models import Organization, OrganizationKind, User
 from leadrelay.core.clickid import ClickIdentity, ClickIdError, click_id_verify
 from leadrelay.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Problem
+from leadrelay.core.text import text_clean
 from leadrelay.leads.consent import Consent, consent_problems, consent_text_store
 from leadrelay.leads.dedupe import (
     dedupe_lock,
@@ -253,6 +254,10 @@ def lead_intake(
     from leadrelay.distribution.inbound import ping_for_post, ping_take, ping_use
 
     origin = origin or LeadOrigin()
+    # Tracking data from the visitor's browser: kept without what can't be stored.
+    origin = replace(
+        origin, user_agent=text_clean(origin.user_agent), visitor_id=text_clean(origin.visitor_id)
+    )
     offer = offer_for_intake(offer_id=offer_id, affiliate=affiliate)
     schema = list(offer.fields.all())
     cleaned, problems = lead_fields_clean(

@@ -19,15 +19,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from leadrelay.accounts.models import Membership, OrganizationKind
+from leadrelay.core.addresses import client_ip
 from leadrelay.core.errors import DomainError, Invalid
-from leadrelay.core.ratelimit import TooManyRequests, rate_limit_check
 from leadrelay.leads.consent import Consent
 from leadrelay.leads.dedupe import suppression_list_upload
 from leadrelay.leads.models import LeadSource, SuppressionEntry
 from leadrelay.leads.services import LeadOrigin, lead_intake
 from leadrelay.offers.models import FieldType, Offer, OfferField, OfferStatus
 from leadrelay.portals.access import portal_view
-from leadrelay.tracking.visitor import VISITOR_COOKIE, client_ip
+from leadrelay.tracking.visitor import VISITOR_COOKIE
 
 _INPUT_TYPES: dict[str, tuple[str, str]] = {
     FieldType.EMAIL: ("email", "email"),
@@ -111,12 +111,6 @@ def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
     errors: dict[str, str] = {}
     general_error = ""
     if request.method == "POST":
-        try:
-            rate_limit_check(name="form_post_ip", key=client_ip(request) or "", what="from you")
-        except TooManyRequests as exc:
-            response = HttpResponse(exc.message, status=429, content_type="text/plain")
-            response["Retry-After"] = str(exc.retry_after)
-            return response
         keys = {f.key for f in offer.fields.all()}
         values = {k: v for k, v in request.POST.items() if k in keys}
         try:
@@ -128,7 +122,7 @@ def lead_form(request: HttpRequest, offer_id: int) -> HttpResponse:
                 origin=LeadOrigin(
                     ip=client_ip(request),
                     user_agent=request.headers.get("User-Agent", ""),
-                    visitor_id=request.COOKIES.get(VISITOR_COOKIE, "")[:40],
+                    visitor_id=request.COOKIES.get(VISITOR_COOKIE, ""),
                     form_seconds=_form_seconds(request.POST.get(FORM_TOKEN, ""), offer),
                     honeypot_filled=bool(request.POST.get(HONEYPOT_FIELD, "").strip()),
                 ),

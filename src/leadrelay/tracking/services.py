@@ -24,6 +24,7 @@ from django.utils import timezone
 from leadrelay.accounts.models import Organization
 from leadrelay.core.clickid import MAX_SUB_BYTES, click_id_issue
 from leadrelay.core.errors import DomainError, Invalid, NotFound, PermissionDenied, Problem
+from leadrelay.core.text import text_clean, texts_clean
 from leadrelay.offers.macros import BUILTIN_MACROS, deeplink_allowed, landing_url_render
 from leadrelay.offers.models import LandingVariant, Offer, OfferStatus
 from leadrelay.offers.selectors import affiliate_may_promote
@@ -44,7 +45,7 @@ def tracking_link_create(
     *, offer: Offer, affiliate: Organization, subs: dict[str, str] | None = None
 ) -> TrackingLink:
     """A new link for an affiliate that may promote the offer (public offers: access is granted)."""
-    subs = subs or {}
+    subs = {name: text_clean(value) for name, value in (subs or {}).items()}
     problems = [
         Problem("unknown_field", f"{key} is not a sub id (sub1…sub5).", key)
         for key in subs
@@ -199,8 +200,9 @@ def click_record(
     paused) goes to its fallback offer or URL and is recorded with the reason;
     with neither, `redirect_url` is None. The row is buffered
     (tracking/buffer.py) unless `write_now`; `at` is for imports and demo data.
+    The query string is tracking data: kept without what can't be stored (core/text.py).
     """
-    params = params or {}
+    params = texts_clean(params) if params else {}
     link = _link_for_redirect(code)
     if link is None or link.offer.status == OfferStatus.ARCHIVED:
         raise NotFound("Link")

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from leadrelay.accounts.models import Membership, OrganizationKind
 from leadrelay.core.errors import DomainError, Invalid, NotFound, Problem
+from leadrelay.core.text import text_cleaned_by_view, texts_clean
 from leadrelay.portals.access import portal_view
 from leadrelay.tracking.conversions import (
     Unauthenticated,
@@ -27,6 +28,7 @@ def _text(message: str, status: int) -> HttpResponse:
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
+@text_cleaned_by_view  # click_record keeps the query string without what can't be stored
 @require_GET
 @never_cache
 def click_redirect(request: HttpRequest, code: str) -> HttpResponse:
@@ -112,12 +114,18 @@ def conversion_postback(request: HttpRequest) -> HttpResponse:
     )
 
 
+@text_cleaned_by_view
 @require_GET
 @never_cache
 def conversion_pixel(request: HttpRequest) -> HttpResponse:
-    """The pixel fallback: always a GIF (a page shows no errors); bad input records nothing."""
+    """The pixel fallback: always a GIF (a page shows no errors); bad input records nothing.
+    Its query string is tracking data from a browser: kept without what can't be stored."""
     with contextlib.suppress(DomainError):
-        conversion_record(params=request.GET.dict(), source=ConversionSource.PIXEL, advertiser=None)
+        conversion_record(
+            params=texts_clean(request.GET.dict()),
+            source=ConversionSource.PIXEL,
+            advertiser=None,
+        )
     return HttpResponse(PIXEL, content_type="image/gif")
 
 

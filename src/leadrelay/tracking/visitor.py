@@ -1,26 +1,23 @@
 """What a click tells about its visitor: IP, country, device, OS, browser, bot or not.
 
-The client IP is REMOTE_ADDR unless the request came through a configured
-trusted proxy (`LEADRELAY_TRUSTED_PROXIES`, CIDRs); then X-Forwarded-For is
-read from the right, skipping trusted proxies, so a visitor can't choose its
-own IP by sending the header. User agents are parsed by `ua-parser`, crawlers
-recognised by the `crawler-user-agents` pattern list, countries looked up in
-an offline database (see geo.py).
+The client IP is read by core/addresses.py (trusted proxies). User agents are
+parsed by `ua-parser`, crawlers recognised by the `crawler-user-agents` pattern
+list, countries looked up in an offline database (see geo.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 
 import crawleruseragents
 import ua_parser
-from django.conf import settings
 from django.http import HttpRequest
 
+from leadrelay.core.addresses import client_ip
+from leadrelay.core.text import text_clean
 from leadrelay.tracking.geo import country_for_ip
 
 VISITOR_COOKIE = "lr_vid"
@@ -49,41 +46,6 @@ class VisitorFacts:
     def ip_ua_hash(self) -> str:
         """Who the visitor is when no cookie says so: a hash of IP and user agent."""
         return hashlib.sha256(f"{self.ip}|{self.user_agent}".encode()).hexdigest()[:32]
-
-
-@lru_cache(maxsize=1)
-def _trusted_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    raw = getattr(settings, "LEADRELAY_TRUSTED_PROXIES", [])
-    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in raw)
-
-
-def _is_trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return any(ip in network for network in _trusted_networks())
-
-
-def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The visitor's IP: REMOTE_ADDR, or the forwarded address if REMOTE_ADDR is a trusted proxy."""
-    remote = _parse_ip(request.META.get("REMOTE_ADDR", ""))
-    if remote is None:
-        return None
-    if not _is_trusted(remote):
-        return str(remote)
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    # The rightmost hops were added by our proxies; the left end is whatever the client sent.
-    for hop in reversed([h for h in forwarded.split(",") if h.strip()][-20:]):
-        ip = _parse_ip(hop)
-        if ip is None:
-            break
-        if not _is_trusted(ip):
-            return str(ip)
-    return str(remote)
 
 
 @lru_cache(maxsize=16384)
@@ -117,14 +79,15 @@ def device_for(user_agent: str) -> Device:
 def visitor_facts(request: HttpRequest) -> VisitorFacts:
     """The facts of this request; a visitor without our cookie gets a new visitor id."""
     ip = client_ip(request)
-    user_agent = request.headers.get("User-Agent", "")[:USER_AGENT_MAX]
+    # Headers kept as tracking data: cleaned, never refused (core/text.py).
+    user_agent = text_clean(request.headers.get("User-Agent", ""))[:USER_AGENT_MAX]
     cookie = request.COOKIES.get(VISITOR_COOKIE, "")
     if not (cookie.isalnum() and len(cookie) == 32):
         cookie = secrets.token_hex(16)
     return VisitorFacts(
         ip=ip,
         user_agent=user_agent,
-        referer=request.headers.get("Referer", "")[:1000],
+        referer=text_clean(request.headers.get("Referer", ""))[:1000],
         visitor_id=cookie,
         country=country_for_ip(ip),
         device=device_for(user_agent),
