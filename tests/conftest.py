@@ -81,3 +81,14 @@ def _click_buffer_by_hand(settings: Any) -> Any:
 def _no_rate_limits_unless_asked(settings: Any) -> None:
     # Tests post many leads from one key and address; rate-limit tests set their own.
     settings.LEADRELAY_RATE_LIMITS = {}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The API fuzz's figures (tests/test_api_fuzz.py), when it ran."""
+    import sys
+
+    fuzz = sys.modules.get("tests.test_api_fuzz")
+    stats = getattr(fuzz, "FUZZ_STATS", None)
+    if stats:
+        shown = ", ".join(f"{k}: {v}" for k, v in sorted(stats.items()))
+        terminalreporter.write_line(f"API fuzz: {shown}")

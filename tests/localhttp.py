@@ -39,7 +39,10 @@ class LocalServer:
         self.server.daemon_threads = True
         # A client that gave up (timeout test) leaves a broken pipe: not a test failure.
         self.server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll: stop() waits for the loop to notice, 0.5 s a server by default.
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.openapi.schema import OpenAPISchema
 
 from leadrelay import __version__
 from leadrelay.core.errors import DomainError
@@ -18,7 +21,60 @@ from leadrelay.offers.api import router as offers_router
 from leadrelay.postbacks.api import router as postbacks_router
 from leadrelay.reporting.api import router as reporting_router
 
-api = NinjaAPI(
+# Answers any operation may give, documented once here rather than on each endpoint:
+# (status, when it applies, description). Endpoint-specific ones (403, 409) are declared
+# on the endpoints that give them.
+COMMON_ERRORS = [
+    (400, "body", "The body is not JSON in UTF-8."),
+    (401, "security", "No valid API key (`Authorization: Bearer <key>`)."),
+    (404, "path", "No such object, or not yours to see."),
+    (413, "body", "The body is larger than 2.5 MB."),
+    (422, "always", "Invalid input: one error per field path (also text the text rule refuses)."),
+    (429, "always", "Too many requests from this address or with this key; see Retry-After."),
+]
+
+
+class Api(NinjaAPI):
+    """The API with its common error answers in the OpenAPI document, so clients (and the
+    fuzzer in tests/test_api_fuzz.py) know every status an operation can give."""
+
+    def get_openapi_schema(self, **kwargs: Any) -> OpenAPISchema:
+        schema = super().get_openapi_schema(**kwargs)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(_error_components())
+        for methods in schema.get("paths", {}).values():
+            for operation in methods.values():
+                _document_errors(operation)
+        return schema
+
+
+def _error_components() -> dict[str, Any]:
+    from leadrelay.leads.schemas import ErrorOut
+
+    out = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+    definitions = out.pop("$defs", {})
+    return {**definitions, "ErrorOut": out}
+
+
+def _document_errors(operation: dict[str, Any]) -> None:
+    applies = {
+        "always": True,
+        "body": "requestBody" in operation,
+        "security": bool(operation.get("security")),
+        "path": any(p.get("in") == "path" for p in operation.get("parameters", [])),
+    }
+    responses = operation.setdefault("responses", {})
+    for status, when, description in COMMON_ERRORS:
+        if applies[when] and str(status) not in responses and status not in responses:
+            responses[str(status)] = {
+                "description": description,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
+                },
+            }
+
+
+api = Api(
     title="leadrelay API",
     version=__version__,
     description=(
