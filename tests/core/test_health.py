@@ -5,7 +5,11 @@ from django.test import Client
 def test_healthz_answers_200_when_the_database_answers(db) -> None:
     response = Client().get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "up"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "up",
+        "set_aside": {"click": 0, "cpc": 0},
+    }
 
 
 def test_healthz_answers_503_when_the_database_does_not(db, monkeypatch) -> None:

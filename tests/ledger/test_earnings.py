@@ -1,6 +1,8 @@
 """What clicks (CPC), conversions (CPA, RevShare) and volume tiers book."""
 
 import datetime as dt
+import json
+import logging
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -8,12 +10,15 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
+from leadrelay.core.models import SetAside
 from leadrelay.leads.models import LeadSource
 from leadrelay.leads.services import lead_intake
 from leadrelay.ledger.earnings import clicks_book, conversions_hold_release
 from leadrelay.ledger.models import Transaction
 from leadrelay.ledger.selectors import advertiser_balances, affiliate_balances
+from leadrelay.offers.models import Offer
 from leadrelay.offers.payouts import payout_tier_set
+from leadrelay.reporting.rollups import rollup_problems
 from leadrelay.tracking.buffer import click_buffer
 from leadrelay.tracking.conversions import postback_key_issue
 from leadrelay.tracking.models import Click, Conversion
@@ -62,6 +67,53 @@ def test_cpc_clicks_are_booked_by_the_closed_hour_once(advertiser, affiliate):
     assert clicks_book() == 1  # later: the second hour
     assert clicks_book() == 0  # and nothing twice
     assert _aff(affiliate) == (0, 100) and _owed(advertiser) == 160
+
+
+def test_an_offer_that_fails_to_book_holds_back_no_other_and_books_once_fixed(
+    advertiser, affiliate, caplog
+):
+    broken = make_offer(advertiser, payout_model="cpc", revenue_minor=40, payout_minor=25)
+    fine = make_offer(advertiser, payout_model="cpc", revenue_minor=40, payout_minor=25)
+    start = timezone.now().replace(minute=10, second=0, microsecond=0) - 3 * HOUR
+    for offer in (broken, fine):
+        approve(offer, affiliate)
+        link = tracking_link_create(offer=offer, affiliate=affiliate)
+        with time_machine.travel(start, tick=False):
+            _click(link, ip="203.0.113.1")
+            _click(link, ip="203.0.113.2")
+    click_buffer.flush()
+    # Its price times its two clicks is beyond what a 64-bit amount holds: the ledger
+    # refuses the entry (PostgreSQL: bigint out of range; SQLite: too large an integer).
+    Offer.objects.filter(pk=broken.pk).update(revenue_minor=2**62)
+
+    with caplog.at_level(logging.ERROR):
+        assert clicks_book() == 1  # the offer after the broken one is booked
+    assert list(Transaction.objects.filter(kind="clicks").values_list("offer", "quantity")) == [
+        (fine.pk, 2)
+    ]
+    assert _aff(affiliate) == (0, 50) and _owed(advertiser) == 80
+    failed = SetAside.objects.get()
+    assert (failed.kind, failed.key, failed.attempts) == ("cpc", f"offer:{broken.pk}", 1)
+    assert json.loads(failed.data)["offer_id"] == broken.pk
+    assert [r.getMessage() for r in caplog.records] == [
+        f"cpc offer:{broken.pk} set aside: {failed.error}"
+    ]
+    assert Client().get("/healthz").json()["set_aside"] == {"click": 0, "cpc": 1}
+
+    assert clicks_book() == 0  # still broken: tried again, counted once
+    failed.refresh_from_db()
+    assert (failed.attempts, failed.resolved_at) == (2, None)
+
+    Offer.objects.filter(pk=broken.pk).update(revenue_minor=40)  # fixed
+    assert clicks_book() == 1
+    assert clicks_book() == 0  # and nothing twice
+    booked = Transaction.objects.filter(kind="clicks").order_by("offer")
+    assert list(booked.values_list("offer", "quantity")) == [(broken.pk, 2), (fine.pk, 2)]
+    assert _aff(affiliate) == (0, 100) and _owed(advertiser) == 160
+    failed.refresh_from_db()
+    assert failed.resolved_at is not None
+    assert Client().get("/healthz").json()["set_aside"] == {"click": 0, "cpc": 0}
+    assert rollup_problems() == []
 
 
 def _postback_click(offer, affiliate):

@@ -6,6 +6,13 @@ the offer are counted per affiliate and posted as one transaction
 (`clicks:<offer>:<affiliate>:<hour>`), so a job run twice, or two workers,
 book each hour once. An hour is closed once it ended more than the click
 buffer's flush interval plus a minute ago. Click earnings are not held.
+Each offer is booked on its own (core/batches.py, one offer a chunk): an offer whose
+booking fails (its price times its clicks beyond a 64-bit amount, say) is logged and
+counted as an open set-aside row (kind "cpc", key `offer:<id>`) and booked on a later
+run once it can be; the offers after it are booked meanwhile. Its set-aside row is
+resolved when it books. Not per hour: the next run starts after an offer's last hour
+booked, so an hour failing for one affiliate while a later one books would be skipped.
+A database that doesn't answer stops the run (BatchInterrupted); nothing is counted.
 
 **CPA / RevShare**: an approved conversion on a CPA offer books the offer's
 revenue and the affiliate's payout (its override if it has one); on a RevShare
@@ -26,6 +33,8 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from leadrelay.accounts.models import Organization
+from leadrelay.core.batches import batch_write, row_set_aside, set_aside_resolve
+from leadrelay.core.models import SetAsideKind
 from leadrelay.ledger.models import Transaction, TransactionKind
 from leadrelay.ledger.services import (
     earning_postings,
@@ -153,15 +162,39 @@ def billable_clicks() -> QuerySet[Click]:
 
 
 def clicks_book(*, now: datetime | None = None) -> int:
-    """Book every closed hour of CPC clicks not booked yet. Returns transactions posted."""
+    """Book every closed hour of CPC clicks not booked yet. Returns transactions posted.
+
+    An offer that fails to book is set aside for this run and tried again on the next
+    (module docstring); raises BatchInterrupted when the database doesn't answer."""
     now = now or timezone.now()
     settle = timedelta(seconds=settings.LEADRELAY_CLICK_FLUSH_SECONDS + 60)
     cutoff = _hour(now - settle)  # hours before this one are closed
+    offers = [
+        offer
+        for offer in Offer.objects.filter(payout_model=PayoutModel.CPC)
+        .select_related("advertiser")
+        .order_by("pk")
+        if offer.revenue_minor or offer.payout_minor
+    ]
     posted = 0
-    for offer in Offer.objects.filter(payout_model=PayoutModel.CPC).select_related("advertiser"):
-        if offer.revenue_minor or offer.payout_minor:
-            posted += _offer_clicks_book(offer, cutoff)
+    booked: list[str] = []
+
+    def book(one: list[Offer]) -> None:
+        nonlocal posted
+        posted += _offer_clicks_book(one[0], cutoff)
+        booked.append(_cpc_key(one[0]))
+
+    def failed(offer: Offer, error: Exception) -> None:
+        data = {"offer_id": offer.pk, "offer": offer.name, "closed_before": cutoff}
+        row_set_aside(kind=SetAsideKind.CPC, key=_cpc_key(offer), data=data, error=error)
+
+    batch_write(offers, write=book, set_aside=failed, chunk=1)
+    set_aside_resolve(kind=SetAsideKind.CPC, keys=booked)
     return posted
+
+
+def _cpc_key(offer: Offer) -> str:
+    return f"offer:{offer.pk}"
 
 
 @transaction.atomic

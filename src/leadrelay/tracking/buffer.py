@@ -12,6 +12,14 @@ decided here, per batch, not in the request: the redirect never waits on a read
 of earlier clicks. Two processes flushing the same visitor in the same second
 may both count it unique: it counts clicks, not people.
 
+A click the database refuses (a NUL in a sub id, which PostgreSQL text can't hold; its
+link deleted between the redirect and the flush) must not hold back everyone else's:
+a chunk that fails is written again in halves down to single clicks, and a click that
+still fails alone is set aside (core/batches.py: kept as a SetAside row, logged,
+counted in /healthz). The rollup cells are added in the same transaction as the chunk,
+so they are halved with it and count exactly the clicks stored. When the database does
+not answer at all, nothing is set aside: the clicks not written go back in line.
+
 Written by hand: this is a few dozen lines around a thread and a list, and no
 maintained library buffers Django model inserts.
 """
@@ -32,6 +40,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 
+from leadrelay.core.batches import BatchInterrupted, batch_write, row_set_aside
+from leadrelay.core.models import SetAsideKind
 from leadrelay.reporting.rollups import clicks_counted
 from leadrelay.tracking.models import Click
 
@@ -44,11 +54,20 @@ CHUNK = 500  # rows per uniqueness query and insert: far below any bound-paramet
 
 
 def clicks_write(rows: list[Click]) -> int:
-    """Insert clicks in chunks (a backlog after an outage can be large). Idempotent."""
+    """Insert clicks in chunks (a backlog after an outage can be large). Idempotent.
+
+    Returns the number written; a click the database refuses is set aside and every other
+    one written (module docstring). Raises BatchInterrupted, holding the clicks not
+    written, when the database does not answer."""
     rows = sorted(rows, key=lambda c: c.created_at)
-    for i in range(0, len(rows), CHUNK):
-        _clicks_write_chunk(rows[i : i + CHUNK])
-    return len(rows)
+    done = batch_write(rows, write=_clicks_write_chunk, set_aside=_click_set_aside, chunk=CHUNK)
+    return done.written
+
+
+def _click_set_aside(click: Click, error: Exception) -> None:
+    data = {f.attname: getattr(click, f.attname) for f in Click._meta.concrete_fields}
+    data.pop("id", None)
+    row_set_aside(kind=SetAsideKind.CLICK, key=click.click_id, data=data, error=error)
 
 
 def _clicks_write_chunk(rows: list[Click]) -> int:
@@ -57,7 +76,9 @@ def _clicks_write_chunk(rows: list[Click]) -> int:
     A click repeats an earlier one on the same offer within 24 hours if it has
     the same visitor cookie or the same IP and user agent (a visitor whose
     cookie is new on its second click is still recognised). Bot clicks are
-    never unique and are not matched against.
+    never unique and are not matched against. The insert and its rollup cells are one
+    transaction, committed here, so a click whose link was deleted fails in this attempt
+    (core/batches.py).
     """
     if not rows:
         return 0
@@ -141,18 +162,30 @@ class ClickBuffer:
             return len(self._rows)
 
     def flush(self) -> int:
-        """Write what waits now. On failure the rows go back in line for the next try."""
+        """Write what waits now; returns the number written. Clicks the database refuses
+        are set aside; when it doesn't answer, the clicks not written go back in line."""
         with self._lock:
             rows, self._rows = self._rows, []
         if not rows:
             return 0
         try:
             return clicks_write(rows)
+        except BatchInterrupted as stopped:
+            log.error(
+                "writing clicks stopped (%r); %d wait for the next try",
+                stopped.__cause__,
+                len(stopped.unwritten),
+            )
+            self._requeue(stopped.unwritten)
+            return stopped.written
         except Exception:
             log.exception("writing %d clicks failed; they will be retried", len(rows))
-            with self._lock:
-                self._rows = rows + self._rows
+            self._requeue(rows)
             return 0
+
+    def _requeue(self, rows: list[Click]) -> None:
+        with self._lock:
+            self._rows = rows + self._rows
 
     def discard(self) -> None:
         with self._lock:
