@@ -58,14 +58,16 @@ def _poison_link_deleted(offer, affiliate) -> str:
 
 
 def _poison_nul_in_sub1(offer, affiliate) -> str:
-    """GET /c/<code>?sub1=%00: PostgreSQL text can't hold the NUL (SQLite can)."""
+    """A row with a NUL in sub1, as `GET /c/<code>?sub1=%00` made before the redirect
+    cleaned its query string (core/text.py): PostgreSQL text can't hold it (SQLite can)."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite stores a NUL in text")
     link = tracking_link_create(offer=offer, affiliate=affiliate)
     response = Client().get(f"/c/{link.code}?sub1=%00", REMOTE_ADDR="198.51.100.66")
     assert response.status_code == 302
     [click] = click_buffer._rows
-    assert click.sub1 == "\x00"
+    assert click.sub1 == ""  # the edge cleans it now; the writer must survive one anyway
+    click.sub1 = "\x00"
     return click.click_id
 
 
