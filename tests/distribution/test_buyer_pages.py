@@ -236,3 +236,16 @@ def test_caps_pause_and_secret_rotation_in_the_portal(other_advertiser):
     )
     assert "This is the only secret: add a new one first." in last.content.decode()
     assert Buyer.objects.get(pk=buyer.pk).signing_secrets == [secrets[0]]
+
+
+def test_a_nul_escaped_inside_typed_json_is_refused_on_its_field(routed, other_advertiser):
+    """`\\u0000` typed as six characters passes the request's text rule; decoded it is NUL,
+    which PostgreSQL can't store in jsonb."""
+    client = logged_in(other_advertiser)
+    page = client.post(
+        "/portal/buyers/new",
+        {**FORM, "offers": [routed.pk], "headers": '{"X-Key": "a\\u0000b"}'},
+    )
+    text = page.content.decode()
+    assert not Buyer.objects.exists()
+    assert 'data-testid="error-headers">X-Key: Contains U+0000' in text

@@ -102,6 +102,21 @@ def test_the_response_rule_decides_and_reads_the_buyers_lead_id(
     assert second.last_error == '$.result is "duplicate"'
 
 
+def test_control_characters_in_a_buyers_answer_are_kept_as_replacement_characters(
+    routed, affiliate, other_advertiser, buyer_server
+):
+    """A buyer's server is outside text too: a NUL or a lone surrogate escaped in its JSON
+    would stop the delivery's row from being saved on PostgreSQL."""
+    make_buyer(
+        other_advertiser, buyer_server.url, accept_json_path="$.ok", lead_id_json_path="$.id"
+    )
+    buyer_server.answer(200, b'{"ok": true, "id": "B\\u0000-\\ud800-7"}')
+    (delivery,) = _send(new_lead(routed, affiliate))
+    assert _try(delivery).status == "delivered"
+    delivery.refresh_from_db()
+    assert delivery.buyer_lead_id == "B\ufffd-\ufffd-7"
+
+
 def test_a_rejection_passes_the_lead_down_the_waterfall(
     routed, affiliate, advertiser, other_advertiser, buyer_server
 ):

@@ -23,8 +23,10 @@ Every text that enters from outside is checked once, at the edge:
   the values of the keys in `TRACKING_KEYS` (sub ids, a relayed user agent) are
   cleaned in the request by the middleware before the view reads them.
 
-Text that arrives inside another text (JSON typed into a form's textarea, a
-buyer's answer body) is checked where it is parsed, with `data_problems`.
+Text that arrives inside another text (JSON typed into a form's textarea) is
+checked where it is parsed, with `data_problems`. What other servers answer
+(buyers, trackers) is nobody's typing: it is kept with `text_kept`, each refused
+character shown as U+FFFD.
 
 Bidirectional overrides (U+202E) and other format characters are allowed:
 they are part of real text in right-to-left scripts and are escaped like any
@@ -69,6 +71,13 @@ def text_refused_char(value: str) -> str | None:
 def text_clean(value: str) -> str:
     """`value` without the characters the rule refuses (for tracking data)."""
     return _REFUSED.sub("", value) if _REFUSED.search(value) else value
+
+
+def text_kept(value: str, limit: int) -> str:
+    """An outside server's answer kept as evidence (a buyer's or tracker's response body,
+    a value read out of it): each refused character shown as U+FFFD, where it was, and
+    cut to the column's `limit`."""
+    return _REFUSED.sub("\ufffd", value)[:limit]
 
 
 def texts_clean(values: Mapping[str, str]) -> dict[str, str]:

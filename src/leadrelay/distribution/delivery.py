@@ -51,6 +51,7 @@ from leadrelay.core.errors import Conflict, NotFound
 from leadrelay.core.money import money_parse
 from leadrelay.core.outbound import Answer, Request, safe_call
 from leadrelay.core.patterns import pattern_found
+from leadrelay.core.text import text_kept
 from leadrelay.distribution.models import (
     RESPONSE_KEEP,
     BidStatus,
@@ -198,7 +199,7 @@ def _ping_post_distribute(lead_id: int, routing: OfferRouting, now: datetime) ->
                 ping_id=bid.ping_id,
                 duration_ms=bid.duration_ms,
                 error=bid.error,
-                response=_clean(bid.response, RESPONSE_KEEP),
+                response=text_kept(bid.response, RESPONSE_KEEP),
             )
             for bid in bids.values()
         )
@@ -332,7 +333,7 @@ def response_verdict(buyer: Buyer, body: str) -> Verdict:
     lead_id = ""
     if buyer.lead_id_json_path:
         value = json_path_get(document, buyer.lead_id_json_path)
-        lead_id = "" if value is None else str(value)[:200]
+        lead_id = "" if value is None else text_kept(str(value), 200)
     price = None
     if buyer.price_json_path:
         raw = json_path_get(document, buyer.price_json_path)
@@ -383,10 +384,6 @@ def _claim(delivery_id: int, now: datetime) -> Delivery | None:
     return delivery
 
 
-def _clean(text: str, limit: int) -> str:
-    return text.replace("\x00", "\ufffd")[:limit]
-
-
 def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
     """Make one try of a pending, due delivery and record it; call outside a transaction.
     A delivery that is settled, not due, or being tried elsewhere is left alone."""
@@ -427,15 +424,15 @@ def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
             sale_book(delivery, now)
         elif verdict is not None:
             outcome = delivery.status = DeliveryStatus.REJECTED
-            delivery.last_error = _clean(verdict.reason, 500)
+            delivery.last_error = text_kept(verdict.reason, 500)
         elif answer.retryable and delivery.attempts < MAX_ATTEMPTS:
             outcome = "retry"
             retry_at = timezone.now() + _retry_delay(delivery.attempts, answer.retry_after)
-            delivery.last_error = _clean(answer.error, 500)
+            delivery.last_error = text_kept(answer.error, 500)
         else:
             outcome = delivery.status = DeliveryStatus.FAILED
             prefix = f"gave up after {delivery.attempts} attempts; " if answer.retryable else ""
-            delivery.last_error = _clean(prefix + answer.error, 500)
+            delivery.last_error = text_kept(prefix + answer.error, 500)
         delivery.next_attempt_at = retry_at
         delivery.save()
         DeliveryAttempt.objects.create(
@@ -443,8 +440,8 @@ def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
             started_at=now,
             duration_ms=answer.duration_ms,
             status_code=answer.status_code,
-            error=_clean(answer.error or (verdict.reason if verdict else ""), 500),
-            response=_clean(answer.body, RESPONSE_KEEP),
+            error=text_kept(answer.error or (verdict.reason if verdict else ""), 500),
+            response=text_kept(answer.body, RESPONSE_KEEP),
             outcome=outcome,
         )
         _track_endpoint(buyer, answer, verdict)
@@ -480,7 +477,7 @@ def _track_endpoint(buyer: Buyer, answer: Answer, verdict: Verdict | None) -> No
         buyer.consecutive_failures += 1
         if buyer.consecutive_failures >= buyer.pause_after_failures:
             buyer.status = BuyerStatus.PAUSED
-            buyer.paused_reason = _clean(
+            buyer.paused_reason = text_kept(
                 f"Paused after {buyer.consecutive_failures} failed deliveries in a row; "
                 f"last: {answer.error}",
                 500,

@@ -45,6 +45,7 @@ import certifi
 from leadrelay import __version__
 from leadrelay.core.money import money_parse
 from leadrelay.core.outbound import Answer, Request, pinned_session, safe_call_async
+from leadrelay.core.text import text_kept
 from leadrelay.distribution.models import BidStatus, Buyer, OfferRouting
 from leadrelay.distribution.payload import json_path_get, lead_values, mapped_fields
 from leadrelay.leads.models import Lead
@@ -111,7 +112,7 @@ def _read_bid(buyer: Buyer, answer: Answer, reserve_minor: int) -> Bid:
     ping_id = ""
     if buyer.ping_id_json_path:
         found = json_path_get(document, buyer.ping_id_json_path)
-        ping_id = "" if found is None else str(found)[:200]
+        ping_id = "" if found is None else text_kept(str(found), 200)
     status = BidStatus.BID if bid_minor >= reserve_minor else BidStatus.BELOW_RESERVE
     return Bid(buyer, status, bid_minor, ping_id, duration_ms=ms, response=body)
 

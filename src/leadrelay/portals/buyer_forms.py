@@ -17,6 +17,7 @@ from django import forms
 from leadrelay.accounts.models import Organization, OrganizationKind
 from leadrelay.core.errors import Problem
 from leadrelay.core.money import currency_exponent, money_parse
+from leadrelay.core.text import data_problems
 from leadrelay.distribution.buyers import EDITABLE, buyer_settings
 from leadrelay.distribution.models import Buyer, DeliveryMethod
 from leadrelay.distribution.selectors import offers_sold_to_buyers
@@ -50,6 +51,12 @@ class JsonObjectField(forms.CharField):
             ) from None
         if not isinstance(parsed, dict):
             raise forms.ValidationError("A JSON object: {…}.", code="not_an_object")
+        # "\u0000" typed as six characters passes the edge's text rule; decoded, it is NUL.
+        if problems := data_problems(parsed):
+            raise forms.ValidationError(
+                [f"{p.field}: {p.message}" if p.field else p.message for p in problems],
+                code="invalid_characters",
+            )
         return parsed
 
 

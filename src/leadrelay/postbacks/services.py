@@ -38,6 +38,7 @@ from leadrelay.core.outbound import (
     safe_call,
     url_shape_problems,
 )
+from leadrelay.core.text import text_kept
 from leadrelay.leads.models import Lead
 from leadrelay.offers.macros import landing_url_render
 from leadrelay.offers.models import Offer
@@ -241,11 +242,6 @@ class AttemptOutcome:
     retry_at: datetime | None = None
 
 
-def _clean_text(text: str, limit: int) -> str:
-    # PostgreSQL text can't hold NUL; cut to what the column holds.
-    return text.replace("\x00", "\ufffd")[:limit]
-
-
 def _call(url: str, now: datetime) -> Answer:
     return safe_call(
         Request("GET", url, {"User-Agent": f"leadrelay-postback/{__version__}"}),
@@ -307,7 +303,7 @@ def postback_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
     started = time.monotonic()
     answer = _call(delivery.url, started_at)
     duration_ms = int((time.monotonic() - started) * 1000)
-    error = _clean_text(answer.error, _ERROR_MAX)
+    error = text_kept(answer.error, _ERROR_MAX)
     with transaction.atomic():
         delivery = PostbackDelivery.objects.select_for_update().get(pk=delivery_id)
         PostbackAttempt.objects.create(
@@ -320,7 +316,7 @@ def postback_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
         delivery.attempts += 1
         delivery.last_status_code = answer.status_code
         delivery.last_error = error
-        delivery.response_excerpt = _clean_text(answer.body, RESPONSE_EXCERPT_MAX)
+        delivery.response_excerpt = text_kept(answer.body, RESPONSE_EXCERPT_MAX)
         retry_at = None
         if delivery.status != DeliveryStatus.PENDING:
             pass  # settled by another worker after our claim ran out: keep its verdict
@@ -332,7 +328,7 @@ def postback_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
             delivery.next_attempt_at = retry_at
         else:
             if answer.retryable:
-                delivery.last_error = _clean_text(
+                delivery.last_error = text_kept(
                     f"gave up after {delivery.attempts} attempts; last: {error}", _ERROR_MAX
                 )
             delivery.status = DeliveryStatus.FAILED
