@@ -320,7 +320,7 @@ def test_a_name_that_is_not_a_public_dns_name_is_refused_when_saved_and_called(
 
 
 @pytest.mark.parametrize(
-    "name", ["buyer.example.com", "Buyer.Example.COM.", "xn--e1afmkfd.xn--p1ai"]
+    "name", ["buyer.example.com", "Buyer.Example.COM.", "xn--e1afmkfd.xn--p1ai", "postback.example"]
 )
 def test_a_public_name_is_allowed_and_pinned_to_its_address(settings, public_dns, name):
     settings.LEADRELAY_ALLOW_PRIVATE_URLS = False

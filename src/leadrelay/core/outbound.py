@@ -20,12 +20,15 @@ dots dropped (`localhost.` is `localhost`):
   length says (RFC 6052), which we can't know: it is refused.
 - **Name rule**: a name is a public DNS name: at least two labels, a top-level label
   that begins with a letter (all-number labels are IPv4 spellings to the resolver,
-  `2130706433`, `0x7f.1`), and not one of the suffixes that never reach the public
-  internet (`_PRIVATE_TLDS`: `localhost`, mDNS `.local`, `.internal`, `.home.arpa`,
-  the never-delegated `.test`, `.example`, `.invalid`, and the home and office names
-  RFC 6762 lists as in use, `.lan`, `.home`, `.corp`, `.intranet`, `.private`). Such
-  a name either resolves through a local resolver to an inside address, or nowhere;
-  refusing it on sight means the answer of whatever resolver is asked does not matter.
+  `2130706433`, `0x7f.1`), and not under a suffix that by standard or convention
+  names hosts inside a network (`_PRIVATE_TLDS`: `localhost`, mDNS `.local`,
+  `.internal`, `.arpa` with `.home.arpa`, `.test` (which development tools point at
+  127.0.0.1), and the never-delegated home and office names RFC 6762 lists as in
+  use, `.lan`, `.home`, `.corp`, `.intranet`, `.private`). Such a name resolves, if at
+  all, through a local resolver to an inside address; refusing it on sight means the
+  answer of whatever resolver is asked does not matter, and the form says so at once.
+  Names that resolve nowhere (`.example`, `.invalid`) are left to the resolver: they
+  reach nothing, and our tests use `.example` as the public name it stands for.
 
 At call time the name is resolved once, every address is checked, and the
 connection is pinned to the first one (Host header and TLS SNI keep the
@@ -84,8 +87,8 @@ _IPV4_IN_LAST_32_BITS = (
 _NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215; IPv4 anywhere in it
 # Top-level labels that never reach the public internet (see the module docstring).
 _PRIVATE_TLDS = frozenset(
-    {"localhost", "local", "internal", "arpa", "test", "example", "invalid", "onion", "alt",
-     "lan", "home", "corp", "intranet", "private"}
+    {"localhost", "local", "internal", "arpa", "test", "lan", "home", "corp", "intranet",
+     "private"}
 )  # fmt: skip
 # The dots IDNA reads as label separators; the resolver turns them into ".".
 _IDNA_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
