@@ -3,6 +3,7 @@ bounded bodies and time, and the async variant used for fan-out."""
 
 import asyncio
 import ipaddress
+import socket
 import ssl
 
 import pytest
@@ -14,6 +15,7 @@ from leadrelay.core.outbound import (
     Request,
     address_is_public,
     host_problem,
+    pinned_address,
     pinned_session,
     safe_call,
     safe_call_async,
@@ -180,3 +182,169 @@ def test_the_async_call_follows_no_redirect_and_keeps_only_the_start(settings, s
     assert moved.error == "HTTP 302: redirects are not followed; use the final URL"
     assert big.ok and big.body == "x" * 100
     assert len(server.requests) == 2
+
+
+# IPv6 addresses that carry an IPv4 address reach it (through a NAT64 gateway, a 6to4 or
+# Teredo relay, a dual stack): each is as public as the IPv4 it carries, not as
+# `ipaddress.is_global` says.
+CARRYING_INSIDE = [
+    "::127.0.0.1",  # IPv4-compatible, the deprecated ::a.b.c.d
+    "::ffff:0:a9fe:a9fe",  # IPv4-translated (SIIT) → 169.254.169.254
+    "64:ff9b::7f00:1",  # NAT64 → 127.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64 → 169.254.169.254, the cloud metadata
+    "64:ff9b:1::808:808",  # NAT64 local use: where the IPv4 sits is the operator's choice
+    "2002:7f00:1::",  # 6to4 → 127.0.0.1
+    "2002:a9fe:a9fe::1",  # 6to4 → 169.254.169.254
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1 (XOR-ed)
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo, client 192.0.2.45 (documentation)
+]
+CARRYING_PUBLIC = [
+    "64:ff9b::808:808",  # NAT64 → 8.8.8.8: DNS64's answer for an IPv4-only public name
+    "2002:808:808::1",  # 6to4 → 8.8.8.8
+    "::ffff:8.8.8.8",
+    "2001:0:4136:e378:8000:63bf:f7f7:f7f7",  # Teredo, client 8.8.8.8
+]
+# Refused by name, whatever a resolver answers for them.
+PRIVATE_NAMES = [
+    "localhost.",
+    "LocalHost..",
+    "api.localhost.",
+    "api\u3002localhost",  # an IDNA full stop is a dot to the resolver
+    "intranet",  # one label: the resolver's search domains decide
+    "printer.local",
+    "metadata.google.internal",
+    "router.home.arpa",
+    "nas.lan",
+    "buyer.test",
+    "0x7f.1",  # an IPv4 spelling to the resolver
+]
+
+
+def _host(host):
+    return f"[{host}]" if ":" in host else host
+
+
+@pytest.fixture
+def public_dns(monkeypatch):
+    """A resolver (outside the project) that answers 93.184.215.14, or what `answers` says,
+    for every name; the asyncio loop's resolver calls it too."""
+    answers = {}
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        address = answers.get(host, "93.184.215.14")
+        if ":" in address:
+            return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port or 0, 0, 0))]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+def _call_async(url):
+    async def run():
+        async with pinned_session(ssl.create_default_context()) as session:
+            return await safe_call_async(
+                session, Request("GET", url), timeout=1, max_body=100, now=timezone.now()
+            )
+
+    return asyncio.run(run())
+
+
+def _resolve(host):
+    async def run():
+        return await PinnedResolver().resolve(host, 8080)
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("address", CARRYING_INSIDE)
+def test_an_ipv6_address_carrying_an_inside_ipv4_is_refused_when_saved_and_called(
+    settings, server, address
+):
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = False
+    assert not address_is_public(ipaddress.ip_address(address))
+    problems, host = url_shape_problems(f"http://[{address}]/pb", "url", 2000)
+    assert problems == []
+    problem = host_problem(host, "url")
+    assert (problem.code, problem.field) == ("url_private_host", "url")
+
+    port = server.server.server_address[1]
+    url = f"http://[{address}]:{port}/"
+    answer = safe_call(Request("GET", url), timeout=1, max_body=100, now=timezone.now())
+    assert answer.error == (
+        "blocked_address: the host is or resolves to a local, private or metadata address"
+    )
+    assert not answer.retryable
+    assert _call_async(url).error.startswith("blocked_address")
+    with pytest.raises(BlockedAddress):
+        _resolve(address)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("address", CARRYING_PUBLIC)
+def test_an_ipv6_address_carrying_a_public_ipv4_is_allowed(settings, address):
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = False
+    assert address_is_public(ipaddress.ip_address(address))
+    _, host = url_shape_problems(f"https://[{address}]/pb", "url", 2000)
+    assert host_problem(host, "url") is None
+    pinned = str(ipaddress.ip_address(address))
+    assert pinned_address(address, 443) == pinned  # no resolver asked
+    (result,) = _resolve(address)
+    assert (result["host"], result["family"]) == (pinned, socket.AF_INET6)
+
+
+def test_reserved_ipv6_outside_global_unicast_is_not_public():
+    assert not address_is_public(ipaddress.ip_address("::1:0:0:0"))
+    assert not address_is_public(ipaddress.ip_address("4000::1"))
+
+
+@pytest.mark.parametrize("name", PRIVATE_NAMES)
+def test_a_name_that_is_not_a_public_dns_name_is_refused_when_saved_and_called(
+    settings, public_dns, name
+):
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = False
+    problems, host = url_shape_problems(f"https://{name}/pb", "url", 2000)
+    assert problems == []
+    problem = host_problem(host, "url")
+    assert (problem.code, problem.field) == ("url_private_host", "url")
+
+    # The resolver says public, so the address rule alone would let these through.
+    url = f"http://{name}:9/"
+    answer = safe_call(Request("GET", url), timeout=1, max_body=100, now=timezone.now())
+    assert answer.error.startswith("blocked_address") and not answer.retryable
+    assert _call_async(url).error.startswith("blocked_address")
+    with pytest.raises(BlockedAddress):
+        _resolve(name)
+    with pytest.raises(BlockedAddress):
+        pinned_address(name, 443)
+
+
+@pytest.mark.parametrize(
+    "name", ["buyer.example.com", "Buyer.Example.COM.", "xn--e1afmkfd.xn--p1ai", "postback.example"]
+)
+def test_a_public_name_is_allowed_and_pinned_to_its_address(settings, public_dns, name):
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = False
+    _, host = url_shape_problems(f"https://{name}/pb", "url", 2000)
+    assert host_problem(host, "url") is None
+    assert pinned_address(name, 443) == "93.184.215.14"
+    (result,) = _resolve(name)
+    assert (result["hostname"], result["host"]) == (name, "93.184.215.14")
+
+
+def test_a_public_name_that_resolves_to_a_nat64_metadata_address_is_refused(settings, public_dns):
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = False
+    public_dns["buyer.example.com"] = "64:ff9b::a9fe:a9fe"
+    problem = host_problem("buyer.example.com", "url")
+    assert problem is not None and problem.code == "url_private_host"
+    with pytest.raises(BlockedAddress):
+        pinned_address("buyer.example.com", 443)
+    with pytest.raises(BlockedAddress):
+        _resolve("buyer.example.com")
+
+
+def test_the_private_switch_lifts_the_name_rule_too(settings, public_dns):
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = True
+    for name in ("localhost.", "printer.local", "intranet"):
+        assert host_problem(name, "url") is None
+        assert pinned_address(name, 80) == "93.184.215.14"
+    assert host_problem("64:ff9b::a9fe:a9fe", "url") is None

@@ -120,6 +120,31 @@ def test_bad_settings_answer_422_with_every_problem_and_change_nothing(
     )
 
 
+def test_an_address_carrying_an_inside_ipv4_or_a_local_name_answers_422_on_its_field(
+    other_advertiser, routed, settings
+):
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = False
+    key = bearer(other_advertiser)
+    refused = _call(
+        "post",
+        "/api/v1/buyers",
+        key,
+        {
+            **NEW,
+            "url": "http://[64:ff9b::a9fe:a9fe]/latest",
+            "ping_url": "https://localhost./",
+            "bid_json_path": "$.bid",
+        },
+    )
+    assert refused.status_code == 422
+    message = "The host must be a public name or address, not a local, private or metadata one."
+    assert sorted(refused.json()["errors"], key=lambda e: e["field"]) == [
+        {"code": "url_private_host", "message": message, "field": "ping_url"},
+        {"code": "url_private_host", "message": message, "field": "url"},
+    ]
+    assert not Buyer.objects.exists()
+
+
 def test_another_advertisers_buyer_is_not_found_and_affiliates_have_no_buyers(
     other_advertiser, advertiser, affiliate
 ):

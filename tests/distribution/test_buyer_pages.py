@@ -169,6 +169,19 @@ def test_bad_json_and_refused_settings_show_on_their_fields_and_save_nothing(
     assert (buyer.url, buyer.name) == ("https://buyer.example.com/", "Buyer")
 
 
+def test_a_local_name_or_a_nat64_address_shows_on_the_url_field_and_saves_nothing(
+    routed, other_advertiser, settings
+):
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = False
+    client = logged_in(other_advertiser)
+    for url in ("http://buyer.local/in", "http://[2002:a9fe:a9fe::]/in"):
+        page = client.post("/portal/buyers/new", {**FORM, "url": url})
+        text = page.content.decode()
+        assert page.status_code == 200 and 'data-testid="error-url"' in text, url
+        assert "The host must be a public name or address" in text
+    assert not Buyer.objects.exists()
+
+
 def test_buyer_pages_are_scoped(routed, other_advertiser, advertiser, affiliate, network):
     buyer = make_buyer(other_advertiser, "https://buyer.example.com/", name="Theirs")
     stranger = logged_in(advertiser)

@@ -38,3 +38,24 @@ def test_a_pull_buyer_fetches_its_leads_and_each_sale_is_booked_once(
     rows = list(csv.reader(io.StringIO(export.content.decode())))
     assert rows[0][:2] == ["delivery_id", "lead_id"] and len(rows) == 4
     assert Client().get(url, **bearer(advertiser)).status_code == 404  # not its buyer
+
+
+def test_the_csv_quotes_every_cell_and_defuses_formulas_after_separators(
+    routed, affiliate, other_advertiser
+):
+    buyer = make_buyer(
+        other_advertiser,
+        "",
+        method="pull",
+        field_map={"name": "{first_name}", "a": "a,=b", "x": "x\t@y", "n": "-1"},
+    )
+    lead = new_lead(routed, affiliate, first_name="q;=1+13;")
+    (delivery,) = lead_distribute(lead_id=lead.pk)
+    url = f"/api/v1/buyers/{buyer.pk}/leads"
+    export = Client().get(url, {"format": "csv"}, **bearer(other_advertiser))
+    delivery.refresh_from_db()
+    assert export.content.decode() == (
+        '"delivery_id","lead_id","price","currency","delivered_at","name","a","x","n"\r\n'
+        f'"{delivery.pk}","{lead.pk}","30.00","USD","{delivery.booked_at.isoformat()}",'
+        '"q;\'=1+13;","a,\'=b","x\t\'@y","\'-1"\r\n'
+    )

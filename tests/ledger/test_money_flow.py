@@ -174,6 +174,28 @@ def test_the_csv_defuses_formulas_in_names(network, advertiser, affiliate, staff
     assert rows[1][2] == '\'=HYPERLINK("http://evil")'
 
 
+def test_the_csv_quotes_every_cell_and_defuses_formulas_after_separators(
+    network, advertiser, affiliate, other_affiliate, staff
+):
+    affiliate.name = "q;=1+13;"
+    affiliate.save()
+    other_affiliate.name = "-1"
+    other_affiliate.save()
+    offer = _offer(advertiser, affiliate)
+    approve(offer, other_affiliate)
+    _lead(offer, affiliate, 1)
+    _lead(offer, other_affiliate, 2)
+    run = payout_run_create(period_end=timezone.now(), staff=staff)
+    mine, theirs = (run.lines.get(affiliate=a) for a in (affiliate, other_affiliate))
+    payout_line_mark_paid(line_id=mine.pk, reference="a,=b", staff=staff)
+    payout_line_mark_paid(line_id=theirs.pk, reference="x\t@y", staff=staff)
+    assert payout_run_csv(run) == (
+        '"line","affiliate_id","affiliate","currency","amount","status","reference"\r\n'
+        f'"{theirs.pk}","{other_affiliate.pk}","\'-1","USD","18.00","paid","x\t\'@y"\r\n'
+        f'"{mine.pk}","{affiliate.pk}","q;\'=1+13;","USD","18.00","paid","a,\'=b"\r\n'
+    )  # lines by affiliate name
+
+
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
 def test_every_formula_start_is_escaped(start):
     from leadrelay.core.csvexport import csv_cell

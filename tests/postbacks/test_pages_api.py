@@ -181,3 +181,32 @@ def test_api_offer_the_affiliate_cannot_see_is_404(client, advertiser, affiliate
     )
     assert response.status_code == 404
     assert AffiliatePostback.objects.count() == 0
+
+
+def test_an_address_carrying_an_inside_ipv4_is_refused_in_the_api_and_the_portal(
+    client, affiliate, affiliate_headers, settings
+):
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = False
+    response = client.post(
+        "/api/v1/postbacks",
+        {"event": "lead_approved", "url_template": "http://[64:ff9b::7f00:1]/pb?c={click_id}"},
+        content_type="application/json",
+        **affiliate_headers,
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {
+            "code": "url_private_host",
+            "message": (
+                "The host must be a public name or address, not a local, private or metadata one."
+            ),
+            "field": "url_template",
+        }
+    ]
+    page = logged_in(affiliate).post(
+        "/portal/postbacks/",
+        {"event": "lead_approved", "offer": "", "url_template": "http://localhost./pb"},
+    )
+    assert page.status_code == 422
+    assert "The host must be a public name or address" in page.content.decode()
+    assert AffiliatePostback.objects.count() == 0

@@ -179,6 +179,13 @@ def test_a_bad_url_is_refused_and_nothing_stored(affiliate, url, code):
         "http://[fd00:ec2::254]/pb",
         "http://2130706433/pb",
         "http://0x7f.1/pb",
+        "http://localhost./pb",
+        "http://tracker.local/pb",
+        "http://tracker/pb",
+        "http://[::127.0.0.1]/pb",
+        "http://[64:ff9b::a9fe:a9fe]/pb",
+        "http://[2002:7f00:1::]/pb",
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/pb",
     ],
 )
 def test_a_private_host_is_refused_at_save(settings, affiliate, url):
@@ -392,6 +399,21 @@ def test_a_private_address_is_refused_at_send(settings, tracker, offer, affiliat
     assert tracker.requests == []
     [attempt] = PostbackAttempt.objects.all()
     assert (attempt.status_code, attempt.error) == (None, delivery.last_error)
+
+
+def test_a_local_name_saved_before_the_name_rule_is_refused_at_send(
+    settings, tracker, offer, affiliate
+):
+    delivery = delivery_to(tracker, offer, affiliate)
+    PostbackDelivery.objects.filter(pk=delivery.pk).update(url="http://tracker.local/pb")
+    settings.LEADRELAY_ALLOW_PRIVATE_URLS = False
+    outcome = postback_delivery_attempt(delivery_id=delivery.pk)
+    assert (outcome.status, outcome.retry_at) == ("failed", None)  # not a DNS error, retried
+    delivery.refresh_from_db()
+    assert delivery.last_error == (
+        "blocked_address: the host is or resolves to a local, private or metadata address"
+    )
+    assert tracker.requests == []
 
 
 def test_a_deleted_postback_is_not_sent_and_its_log_stays(tracker, offer, affiliate):

@@ -12,7 +12,14 @@ from xml.etree import ElementTree
 import pytest
 
 from leadrelay.core.money import money_decimal
-from leadrelay.reporting.tables import TableQuery, report_table
+from leadrelay.reporting.exports import (
+    Grid,
+    GridRow,
+    report_columns,
+    report_csv,
+    report_xlsx,
+)
+from leadrelay.reporting.tables import TableQuery, Visibility, report_table
 from tests.conftest import logged_in
 from tests.reporting.test_report_pages import EVIL_OFFER, PERIOD, traffic  # noqa: F401
 
@@ -33,9 +40,13 @@ def _csv(organization, **params):
 
 
 def _xlsx(organization, **params):
+    return _xlsx_cells(_export(organization, "xlsx", **params).content)
+
+
+def _xlsx_cells(content):
     """The sheet's cells as text, read from the XML (no spreadsheet library needed), and
     the sheet XML itself."""
-    book = zipfile.ZipFile(io.BytesIO(_export(organization, "xlsx", **params).content))
+    book = zipfile.ZipFile(io.BytesIO(content))
     shared = [
         "".join(t.text or "" for t in si.iter(f"{MAIN}t"))
         for si in ElementTree.fromstring(book.read("xl/sharedStrings.xml")).iter(f"{MAIN}si")
@@ -123,6 +134,40 @@ def test_users_text_that_looks_like_a_formula_is_escaped_in_both(network):
         assert "<f>" not in sheet
     raw = _export(network, "csv", group_by="offer").content.decode()
     assert '"\'=HYPERLINK(""http://x"")"' in raw
+
+
+def test_every_cell_is_quoted_and_a_formula_after_a_separator_is_defused():
+    visibility = Visibility(revenue=True, payout=True, groups=())
+    columns = [c for c in report_columns(visibility, "network") if c.key in {"leads", "profit"}]
+    grid = Grid(
+        group_titles=["Sub1"],
+        columns=columns,
+        currency="USD",
+        rows=[
+            GridRow(["q;=1+13;"], [2, -700]),
+            GridRow(["a,=b"], [1, 1250]),
+            GridRow(["x\t@y"], [0, None]),
+            GridRow(["-1"], [1, 0]),
+        ],
+        total=GridRow(["Total"], [4, 550]),
+        previous=GridRow(["Previous period (2026-02-19 – 2026-02-28)"], [0, None]),
+        changes=[None, None],
+        previous_start=dt.date(2026, 2, 19),
+        previous_end=dt.date(2026, 2, 28),
+    )
+    assert report_csv(grid) == (
+        '"Sub1","Currency","Leads","Profit"\r\n'
+        '"q;\'=1+13;","USD","2","-7.00"\r\n'
+        '"a,\'=b","USD","1","12.50"\r\n'
+        '"x\t\'@y","USD","0",""\r\n'
+        '"\'-1","USD","1","0.00"\r\n'
+        '"Total","USD","4","5.50"\r\n'
+        '"Previous period (2026-02-19 – 2026-02-28)","USD","0",""\r\n'
+    )
+    cells, sheet = _xlsx_cells(report_xlsx(grid))
+    assert [row[0] for row in cells[1:5]] == ["q;'=1+13;", "a,'=b", "x\t'@y", "'-1"]
+    assert [row[3] for row in cells[1:3]] == ["-7", "12.5"]  # numbers, not text
+    assert "<f>" not in sheet
 
 
 @pytest.mark.usefixtures("traffic")

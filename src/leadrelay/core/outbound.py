@@ -1,17 +1,42 @@
 """Calling URLs that users gave us (affiliate postbacks, buyer endpoints) without being
 turned against our own network.
 
-A URL is refused when it is saved and again when it is called if its host is
-or resolves to a loopback, private, link-local (cloud metadata), CGNAT,
-multicast or reserved address, in IPv4, IPv6 or IPv4-mapped IPv6 form
-(`ipaddress` also reads the decimal, octal and hex spellings of IPv4 that
-`getaddrinfo` accepts, since the check runs on what the resolver returns).
+A URL is refused when it is saved and again when it is called (a row saved before a
+rule tightened is caught when sent) unless its host passes two rules, read on the host
+lower-cased, with IDNA's other full stops (U+3002, U+FF0E, U+FF61) as dots and trailing
+dots dropped (`localhost.` is `localhost`):
+
+- **Address rule**: the host, and every address a name resolves to, is a public
+  address: not loopback, private, link-local (cloud metadata), CGNAT, multicast or
+  reserved, in IPv4 or IPv6 (`ipaddress` also reads the decimal, octal and hex
+  spellings of IPv4 that `getaddrinfo` accepts, since the check runs on what the
+  resolver returns). An IPv6 address that carries an IPv4 one (IPv4-mapped
+  `::ffff:0:0/96`, IPv4-compatible `::/96`, IPv4-translated `::ffff:0:0:0/96`, NAT64
+  `64:ff9b::/96`, 6to4 `2002::/16`, Teredo `2001::/32`, whose client address is
+  XOR-ed) is as public as the IPv4 it carries, whatever `is_global` says: on a NAT64
+  network `64:ff9b::a9fe:a9fe` reaches 169.254.169.254, while `64:ff9b::808:808`
+  (DNS64's answer for a public IPv4-only name) reaches 8.8.8.8 and is allowed. The
+  NAT64 local-use prefix `64:ff9b:1::/48` puts the IPv4 where its operator's prefix
+  length says (RFC 6052), which we can't know: it is refused.
+- **Name rule**: a name is a public DNS name: at least two labels, a top-level label
+  that begins with a letter (all-number labels are IPv4 spellings to the resolver,
+  `2130706433`, `0x7f.1`), and not under a suffix that by standard or convention
+  names hosts inside a network (`_PRIVATE_TLDS`: `localhost`, mDNS `.local`,
+  `.internal`, `.arpa` with `.home.arpa`, `.test` (which development tools point at
+  127.0.0.1), and the never-delegated home and office names RFC 6762 lists as in
+  use, `.lan`, `.home`, `.corp`, `.intranet`, `.private`). Such a name resolves, if at
+  all, through a local resolver to an inside address; refusing it on sight means the
+  answer of whatever resolver is asked does not matter, and the form says so at once.
+  Names that resolve nowhere (`.example`, `.invalid`) are left to the resolver: they
+  reach nothing, and our tests use `.example` as the public name it stands for.
+
 At call time the name is resolved once, every address is checked, and the
 connection is pinned to the first one (Host header and TLS SNI keep the
 name), so a DNS answer that changes between check and connect can't slip
 through. Redirects are never followed; only the first `max_body` bytes of an
-answer are read, within the timeout. `LEADRELAY_ALLOW_PRIVATE_URLS` lifts the
-address rule for tests and development only.
+answer are read, within the timeout. `LEADRELAY_ALLOW_PRIVATE_URLS` lifts both
+rules, for tests and development only: the name rule exists only because those
+names lead inside, and a developer's stub buyer is `localhost` or `buyer.local`.
 
 Two transports. `safe_call` (postbacks, deliveries: one call at a time) uses
 httpx with the URL's host replaced by the checked address. `safe_call_async`
@@ -52,15 +77,65 @@ from leadrelay.core.errors import Problem
 # The CGNAT range is not "private" to every Python version; name it so it is refused.
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# IPv6 ranges that carry an IPv4 address in their last 32 bits (the others, IPv4-mapped,
+# 6to4 and Teredo, `ipaddress` decodes itself).
+_IPV4_IN_LAST_32_BITS = (
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible, deprecated (RFC 4291): ::a.b.c.d
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated (SIIT, RFC 2765)
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64 well-known prefix (RFC 6052)
+)
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215; IPv4 anywhere in it
+# Top-level labels that never reach the public internet (see the module docstring).
+_PRIVATE_TLDS = frozenset(
+    {"localhost", "local", "internal", "arpa", "test", "lan", "home", "corp", "intranet",
+     "private"}
+)  # fmt: skip
+# The dots IDNA reads as label separators; the resolver turns them into ".".
+_IDNA_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+def ipv4_carried(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...] | None:
+    """The IPv4 addresses an IPv6 address carries (and reaches through a translator or a
+    tunnel); None when it carries none, () when it carries one where we can't read it."""
+    if address.ipv4_mapped is not None:
+        return (address.ipv4_mapped,)
+    if address.sixtofour is not None:
+        return (address.sixtofour,)
+    if address.teredo is not None:
+        return address.teredo  # (server, client), the client's address un-XOR-ed
+    if address in _NAT64_LOCAL_USE:
+        return ()
+    if any(address in network for network in _IPV4_IN_LAST_32_BITS):
+        return (ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF),)
+    return None
 
 
 def address_is_public(address: IPAddress) -> bool:
-    """False for loopback, private, link-local (cloud metadata), CGNAT, multicast, reserved."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
+    """False for loopback, private, link-local (cloud metadata), CGNAT, multicast, reserved,
+    and for an IPv6 address that carries an IPv4 address that is not public."""
+    if isinstance(address, ipaddress.IPv6Address):
+        carried = ipv4_carried(address)
+        if carried is not None:
+            return bool(carried) and all(map(address_is_public, carried))
+        return address.is_global and not address.is_multicast and not address.is_reserved
+    if address in _CGNAT:
         return False
     return address.is_global and not address.is_multicast
+
+
+def host_normal(host: str) -> str:
+    """A host as the rules read it: lower case, IDNA dots as dots, no brackets, no
+    trailing dots (`LocalHost.` is `localhost`)."""
+    return host.translate(_IDNA_DOTS).strip("[]").rstrip(".").lower()
+
+
+def name_is_public(name: str) -> bool:
+    """Whether a host name (normalised, not an address) can be a public DNS name: two
+    labels or more, none empty, the last beginning with a letter and not a private one."""
+    labels = name.split(".")
+    if len(labels) < 2 or not all(labels):
+        return False
+    return labels[-1][0].isalpha() and labels[-1] not in _PRIVATE_TLDS
 
 
 def _info_address(info: tuple[Any, ...]) -> IPAddress:
@@ -75,23 +150,40 @@ def _literal(host: str) -> IPAddress | None:
         return None
 
 
+class BlockedAddress(Exception):
+    """The host is, or resolved to, an address (or is a name) we may not call."""
+
+
+def _host_checked(host: str) -> IPAddress | None:
+    """The rules that need no resolver, as at call time: raises BlockedAddress for an
+    address that is not public or a name that is not a public DNS name; the address
+    when the host is one (it needs no resolver), else None."""
+    normal = host_normal(host)
+    literal = _literal(normal)
+    if settings.LEADRELAY_ALLOW_PRIVATE_URLS:
+        return literal
+    public = address_is_public(literal) if literal is not None else name_is_public(normal)
+    if not public:
+        raise BlockedAddress(host)
+    return literal
+
+
 def host_problem(host: str, field: str) -> Problem | None:
     """Why a host is refused when a URL is saved; None when it is allowed (or can't be
     resolved now: it is checked again when called)."""
-    if settings.LEADRELAY_ALLOW_PRIVATE_URLS:
-        return None
     refused = Problem(
         "url_private_host",
-        "The host must be a public address, not a local, private or metadata one.",
+        "The host must be a public name or address, not a local, private or metadata one.",
         field,
     )
-    literal = _literal(host)
-    if literal is not None:
-        return None if address_is_public(literal) else refused
-    if host == "localhost" or host.endswith((".localhost", ".internal")):
-        return refused
     try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        literal = _host_checked(host)
+    except BlockedAddress:
+        return refused
+    if literal is not None or settings.LEADRELAY_ALLOW_PRIVATE_URLS:
+        return None
+    try:
+        infos = socket.getaddrinfo(host_normal(host), None, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return None
     if any(not address_is_public(_info_address(info)) for info in infos):
@@ -136,10 +228,6 @@ def url_shape_problems(url: str, field: str, max_length: int) -> tuple[list[Prob
     return problems, host
 
 
-class BlockedAddress(Exception):
-    """The host resolved to an address we may not call."""
-
-
 def _checked(host: str, addresses: list[IPAddress]) -> str:
     if not addresses:
         raise socket.gaierror(f"{host} has no address")
@@ -150,16 +238,16 @@ def _checked(host: str, addresses: list[IPAddress]) -> str:
 
 def pinned_address(host: str, port: int) -> str:
     """Resolve once; refuse if any address is not public (unless allowed); use the first.
-    An address needs no resolver."""
-    if (literal := _literal(host)) is not None:
-        return _checked(host, [literal])
+    An address needs no resolver; a name the name rule refuses is not resolved."""
+    if (literal := _host_checked(host)) is not None:
+        return str(literal)
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return _checked(host, [_info_address(info) for info in infos])
 
 
 async def pinned_address_async(host: str, port: int) -> str:
-    if (literal := _literal(host)) is not None:  # no trip through the resolver's threads
-        return _checked(host, [literal])
+    if (literal := _host_checked(host)) is not None:  # no trip through the resolver's threads
+        return str(literal)
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return _checked(host, [_info_address(info) for info in infos])
 
@@ -289,7 +377,9 @@ def _finish(
 def _failure(exc: BaseException, timeout: float, ms: int) -> Answer:
     if isinstance(exc, BlockedAddress):
         return Answer(
-            error="blocked_address: the host resolves to a local, private or metadata address",
+            error=(
+                "blocked_address: the host is or resolves to a local, private or metadata address"
+            ),
             duration_ms=ms,
         )
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
@@ -358,8 +448,9 @@ async def safe_call_async(
         parts = urlsplit(request.url)
         if parts.scheme not in {"http", "https"}:
             raise ValueError(f"scheme {parts.scheme!r} is not http(s)")
-        if (literal := _literal((parts.hostname or "").strip("[]"))) is not None:
-            _checked(parts.hostname or "", [literal])  # a literal never reaches the resolver
+        # A literal never reaches the resolver; a refused name is refused before a kept
+        # connection to it could be reused.
+        _host_checked(parts.hostname or "")
         async with session.request(
             request.method,
             request.url,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -78,6 +79,8 @@ def buyer_leads_pull(
 
 
 def buyer_leads_csv(rows: list[PulledLead], buyer: Buyer) -> str:
+    """The leads as CSV (core/csvexport.py): every cell quoted, the lead's fields (text
+    from the open web) escaped against formulas, ids and the price as numbers."""
     names = list(buyer.mapping())
     return csv_text(
         ["delivery_id", "lead_id", "price", "currency", "delivered_at", *names],
@@ -85,7 +88,7 @@ def buyer_leads_csv(rows: list[PulledLead], buyer: Buyer) -> str:
             [
                 r.delivery_id,
                 r.lead_id,
-                r.price,
+                Decimal(r.price),
                 r.currency,
                 r.delivered_at.isoformat(),
                 *(r.fields.get(n, "") for n in names),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F, Q, QuerySet, Sum
@@ -224,7 +225,8 @@ CSV_HEADER = ["line", "affiliate_id", "affiliate", "currency", "amount", "status
 
 
 def payout_run_csv(run: PayoutRun) -> str:
-    """The run as a CSV for the bank or the payment processor; names are formula-safe."""
+    """The run as a CSV for the bank or the payment processor (core/csvexport.py): every
+    cell quoted, names and references escaped against formulas, amounts as numbers."""
     return csv_text(
         CSV_HEADER,
         (
@@ -233,7 +235,7 @@ def payout_run_csv(run: PayoutRun) -> str:
                 line.affiliate_id,
                 line.affiliate.name,
                 line.currency,
-                money_decimal(line.amount_minor, line.currency),
+                Decimal(money_decimal(line.amount_minor, line.currency)),
                 "paid" if line.paid_id else "unpaid",
                 line.reference,
             ]

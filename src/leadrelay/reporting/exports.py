@@ -9,14 +9,16 @@ decimals; rates are percentages with two decimals ("12.50" is 12.50 %), as the h
 say.
 
 Cells from users (offer and affiliate names, sub ids, reason codes, variant names) are
-escaped as core/csvexport.py describes, in CSV and in XLSX alike: a leading apostrophe
-before = + - @ tab or CR. XLSX cells of text are always written as strings, never
-parsed into formulas or numbers.
+escaped as core/csvexport.py describes, in CSV and in XLSX alike: an apostrophe before
+= + - @ at the start of the cell or after a separator (`q;=1+13` → `q;'=1+13`). The CSV
+is written by core/csvexport.py like every other CSV (every cell quoted); the numbers are
+ours (`int` and `Decimal`) and written as they are. XLSX cells of text are always written
+as strings, never parsed into formulas or numbers; they are escaped all the same, so a
+sheet saved again as CSV stays safe.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections.abc import Callable
@@ -26,7 +28,7 @@ from decimal import Decimal
 import xlsxwriter
 
 from leadrelay.accounts.models import OrganizationKind
-from leadrelay.core.csvexport import csv_cell
+from leadrelay.core.csvexport import csv_cell, csv_text
 from leadrelay.core.money import bp_format, currency_exponent, money_decimal, money_format
 from leadrelay.reporting.metrics import DEFINITIONS, MetricRow, MoneyTotals, relative_change_bp
 from leadrelay.reporting.tables import Table, Visibility
@@ -160,14 +162,15 @@ def percent_decimal(bp: int) -> str:
     return f"{sign}{abs(bp) // 100}.{abs(bp) % 100:02d}"
 
 
-def cell_decimal(column: Column, value: int | None, currency: str) -> str | int | None:
-    """A value as the exports write it: counts as ints, money and rates as decimals."""
+def cell_decimal(column: Column, value: int | None, currency: str) -> int | Decimal | None:
+    """A value as the exports write it: counts as ints, money and rates as decimals with
+    the currency's (or two) places, `Decimal("-7.00")`."""
     if value is None:
         return None
     if column.kind == MONEY:
-        return money_decimal(value, currency)
+        return Decimal(money_decimal(value, currency))
     if column.kind == RATE:
-        return percent_decimal(value)
+        return Decimal(percent_decimal(value))
     return value
 
 
@@ -203,10 +206,10 @@ class Grid:
     def export_header(self) -> list[str]:
         return [*self.group_titles, "Currency", *(c.export_title for c in self.columns)]
 
-    def export_rows(self) -> list[list[str | int | None]]:
+    def export_rows(self) -> list[list[str | int | Decimal | None]]:
         """Every row, then the total and the previous period's total; text first, the
-        currency, then the numbers (not yet escaped: the writers do that)."""
-        out: list[list[str | int | None]] = []
+        currency, then the numbers (text not yet escaped: the writers do that)."""
+        out: list[list[str | int | Decimal | None]] = []
         for row in [*self.rows, self.total, self.previous]:
             numbers = [
                 cell_decimal(c, v, self.currency)
@@ -253,20 +256,9 @@ def report_grid(table: Table, *, kind: str, currency: str) -> Grid:
 
 
 def report_csv(grid: Grid) -> str:
-    """The grid as CSV: text cells escaped, numbers (ours) as they are, so a negative
-    profit stays a number."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([csv_cell(h) for h in grid.export_header()])
-    for row in grid.export_rows():
-        writer.writerow([_csv_value(v, i < len(grid.group_titles)) for i, v in enumerate(row)])
-    return out.getvalue()
-
-
-def _csv_value(value: str | int | None, text: bool) -> str:
-    if value is None:
-        return ""
-    return csv_cell(value) if text else str(value)
+    """The grid as CSV: text cells escaped, numbers (ours: ints and Decimals) as they are,
+    so a negative profit stays a number."""
+    return csv_text(grid.export_header(), grid.export_rows())
 
 
 def report_xlsx(grid: Grid, *, title: str = "Report") -> bytes:
@@ -303,8 +295,8 @@ def report_xlsx(grid: Grid, *, title: str = "Report") -> bytes:
             if kind == COUNT:
                 sheet.write_number(r, col, int(value))
             else:
-                # The decimal text is exact; the double it becomes holds it exactly.
-                number = float(Decimal(str(value)))
+                # The decimal is exact; the double it becomes holds it exactly.
+                number = float(value)
                 sheet.write_number(r, col, number, money_fmt if kind == MONEY else rate_fmt)
     sheet.freeze_panes(1, 0)
     sheet.set_column(0, len(grid.group_titles) - 1, 24)
