@@ -140,12 +140,6 @@ def _shown(key: str) -> str:
     return key.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
-def data_check(data: Any, path: str = "") -> None:
-    """Raise Invalid (422) for `data_problems`; for text parsed out of another text."""
-    if problems := data_problems(data, path):
-        raise Invalid(problems)
-
-
 def text_cleaned_by_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Mark a view that takes tracking data: it cleans what it keeps, nothing is refused."""
     view.text_cleaned_by_view = True  # type: ignore[attr-defined]
