@@ -33,7 +33,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from leadrelay.accounts.models import Organization
-from leadrelay.core.batches import batch_write, row_set_aside, set_aside_resolve
+from leadrelay.core.batches import batch_write_each
 from leadrelay.core.models import SetAsideKind
 from leadrelay.ledger.models import Transaction, TransactionKind
 from leadrelay.ledger.services import (
@@ -177,19 +177,18 @@ def clicks_book(*, now: datetime | None = None) -> int:
         if offer.revenue_minor or offer.payout_minor
     ]
     posted = 0
-    booked: list[str] = []
 
-    def book(one: list[Offer]) -> None:
+    def book(offer: Offer) -> None:
         nonlocal posted
-        posted += _offer_clicks_book(one[0], cutoff)
-        booked.append(_cpc_key(one[0]))
+        posted += _offer_clicks_book(offer, cutoff)
 
-    def failed(offer: Offer, error: Exception) -> None:
-        data = {"offer_id": offer.pk, "offer": offer.name, "closed_before": cutoff}
-        row_set_aside(kind=SetAsideKind.CPC, key=_cpc_key(offer), data=data, error=error)
-
-    batch_write(offers, write=book, set_aside=failed, chunk=1)
-    set_aside_resolve(kind=SetAsideKind.CPC, keys=booked)
+    batch_write_each(
+        offers,
+        write=book,
+        kind=SetAsideKind.CPC,
+        key=_cpc_key,
+        data=lambda offer: {"offer_id": offer.pk, "offer": offer.name, "closed_before": cutoff},
+    )
     return posted
 
 
