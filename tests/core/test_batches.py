@@ -8,11 +8,12 @@ from django.db import InterfaceError
 from leadrelay.core.batches import (
     BatchInterrupted,
     batch_write,
+    batch_write_each,
     row_set_aside,
     set_aside_resolve,
 )
 from leadrelay.core.models import SetAside, SetAsideKind
-from leadrelay.core.selectors import set_aside_counts
+from leadrelay.core.selectors import set_aside_counts, set_aside_open_ids
 
 
 class Refused(ValueError):
@@ -88,12 +89,75 @@ def test_the_same_row_failing_again_counts_an_attempt_until_resolved(db):
         row_set_aside(kind=SetAsideKind.CPC, key="offer:1", data={}, error=Refused("x"))
     row_set_aside(kind=SetAsideKind.CLICK, key="c1", data={}, error=Refused("x"))
     assert SetAside.objects.get(kind="cpc").attempts == 2
-    assert set_aside_counts() == {"click": 1, "cpc": 1}
+    none = dict.fromkeys(SetAsideKind.values, 0)
+    assert set_aside_counts() == none | {"click": 1, "cpc": 1}
     assert set_aside_resolve(kind=SetAsideKind.CPC, keys=["offer:1", "offer:2"]) == 1
-    assert set_aside_counts() == {"click": 1, "cpc": 0}
+    assert set_aside_counts() == none | {"click": 1}
     row_set_aside(kind=SetAsideKind.CPC, key="offer:1", data={}, error=Refused("again"))
     assert SetAside.objects.filter(kind="cpc").count() == 2  # a new failure, a new row
-    assert set_aside_counts() == {"click": 1, "cpc": 1}
+    assert set_aside_counts() == none | {"click": 1, "cpc": 1}
+
+
+def _each(items: list[int], bad: set[int], stored: list[int]):
+    write = _writer(bad, [], stored)
+    return batch_write_each(
+        items,
+        write=lambda item: write([item]),
+        kind=SetAsideKind.LEAD_HOLD,
+        key=lambda item: f"lead:{item}",
+        data=lambda item: {"lead_id": item},
+    )
+
+
+def test_each_item_on_its_own_a_failing_one_set_aside_until_written(db):
+    stored: list[int] = []
+    for _ in range(2):
+        result = _each([1, 2, 3], {2}, stored)
+        assert (result.written, result.set_aside) == (2, 1)
+    assert stored == [1, 3, 1, 3]
+    kept = SetAside.objects.get()
+    assert (kept.kind, kept.key, kept.attempts, kept.error) == (
+        "lead_hold",
+        "lead:2",
+        2,
+        "Refused: refused [2]",
+    )
+    assert json.loads(kept.data) == {"lead_id": 2}
+    assert set_aside_open_ids(kind=SetAsideKind.LEAD_HOLD) == [2]
+    assert set_aside_open_ids(kind=SetAsideKind.CONVERSION_HOLD) == []
+
+    result = _each([1, 2, 3], set(), stored)  # fixed
+    assert (result.written, result.set_aside) == (3, 0)
+    kept.refresh_from_db()
+    assert (kept.attempts, kept.resolved_at is not None) == (2, True)
+    assert set_aside_open_ids(kind=SetAsideKind.LEAD_HOLD) == []
+
+
+def test_each_item_on_its_own_an_outage_sets_nothing_aside_and_resolves_nothing(db):
+    row_set_aside(kind=SetAsideKind.LEAD_HOLD, key="lead:1", data={}, error=Refused("x"))
+
+    def write(item: int) -> None:
+        if item == 2:
+            raise InterfaceError("connection already closed")
+
+    with pytest.raises(BatchInterrupted) as stopped:
+        batch_write_each(
+            [1, 2, 3],
+            write=write,
+            kind=SetAsideKind.LEAD_HOLD,
+            key=lambda item: f"lead:{item}",
+            data=pytest.fail,
+        )
+    assert (stopped.value.written, stopped.value.unwritten) == (1, [2, 3])
+    kept = SetAside.objects.get()  # the next run resolves it
+    assert (kept.key, kept.attempts, kept.resolved_at) == ("lead:1", 1, None)
+
+
+def test_open_ids_are_the_trailing_ids_of_open_keys_oldest_first(db):
+    for key in ("lead:7", "lead:3", "lead:x", "lead:\u00b2", "lead:5"):
+        row_set_aside(kind=SetAsideKind.LEAD_HOLD, key=key, data={}, error=Refused("x"))
+    set_aside_resolve(kind=SetAsideKind.LEAD_HOLD, keys=["lead:5"])
+    assert set_aside_open_ids(kind=SetAsideKind.LEAD_HOLD) == [7, 3]
 
 
 def test_staff_see_set_aside_rows_in_the_admin_and_cannot_change_them(network):

@@ -8,7 +8,13 @@ def test_healthz_answers_200_when_the_database_answers(db) -> None:
     assert response.json() == {
         "status": "ok",
         "database": "up",
-        "set_aside": {"click": 0, "cpc": 0},
+        "set_aside": {
+            "click": 0,
+            "cpc": 0,
+            "lead_hold": 0,
+            "conversion_hold": 0,
+            "report_summary": 0,
+        },
     }
 
 

@@ -10,10 +10,11 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from leadrelay.core.models import SetAside
+from leadrelay.core.models import SetAside, SetAsideKind
 from leadrelay.leads.models import LeadSource
 from leadrelay.leads.services import lead_intake
-from leadrelay.ledger.earnings import clicks_book, conversions_hold_release
+from leadrelay.ledger.checks import ledger_problems
+from leadrelay.ledger.earnings import clicks_book, conversion_book, conversions_hold_release
 from leadrelay.ledger.models import Transaction
 from leadrelay.ledger.selectors import advertiser_balances, affiliate_balances
 from leadrelay.offers.models import Offer
@@ -36,6 +37,10 @@ def _aff(affiliate):
 def _owed(advertiser, currency="USD"):
     b = {x.currency: x for x in advertiser_balances(organization=advertiser)}.get(currency)
     return b.owed_minor if b else 0
+
+
+def _set_aside_open():
+    return Client().get("/healthz").json()["set_aside"]
 
 
 def _click(link, ip="203.0.113.10", ua=CHROME_UA):
@@ -98,7 +103,7 @@ def test_an_offer_that_fails_to_book_holds_back_no_other_and_books_once_fixed(
     assert [r.getMessage() for r in caplog.records] == [
         f"cpc offer:{broken.pk} set aside: {failed.error}"
     ]
-    assert Client().get("/healthz").json()["set_aside"] == {"click": 0, "cpc": 1}
+    assert _set_aside_open() == dict.fromkeys(SetAsideKind.values, 0) | {"cpc": 1}
 
     assert clicks_book() == 0  # still broken: tried again, counted once
     failed.refresh_from_db()
@@ -112,7 +117,7 @@ def test_an_offer_that_fails_to_book_holds_back_no_other_and_books_once_fixed(
     assert _aff(affiliate) == (0, 100) and _owed(advertiser) == 160
     failed.refresh_from_db()
     assert failed.resolved_at is not None
-    assert Client().get("/healthz").json()["set_aside"] == {"click": 0, "cpc": 0}
+    assert _set_aside_open() == dict.fromkeys(SetAsideKind.values, 0)
     assert rollup_problems() == []
 
 
@@ -174,8 +179,6 @@ def test_a_pixel_conversion_books_when_the_server_confirms_and_reverses_when_rej
 
 
 def test_a_booked_conversion_set_rejected_is_reversed(advertiser, affiliate, key):
-    from leadrelay.ledger.earnings import conversion_book
-
     offer = make_offer(advertiser, payout_model="cpa", revenue_minor=9000, payout_minor=6000)
     approve(offer, affiliate)
     click_id = _postback_click(offer, affiliate)
@@ -187,6 +190,98 @@ def test_a_booked_conversion_set_rejected_is_reversed(advertiser, affiliate, key
     conversion_book(conversion)  # idempotent
     assert _owed(advertiser) == 0 and _aff(affiliate) == (0, 0)
     assert Transaction.objects.filter(kind="reversal").count() == 1
+
+
+def _held_conversions(advertiser, affiliate, key, n):
+    """`n` approved CPA conversions, 6000 each held 30 days, a minute apart."""
+    offer = make_offer(
+        advertiser, payout_model="cpa", revenue_minor=9000, payout_minor=6000, hold_days=30
+    )
+    approve(offer, affiliate)
+    start = timezone.now() - dt.timedelta(days=40)
+    for i in range(n):
+        with time_machine.travel(start + i * dt.timedelta(minutes=1), tick=False):
+            click_id = _postback_click(offer, affiliate)
+            params = {"click_id": click_id, "token": key.token, "txid": f"H{i}"}
+            assert Client().get("/postback", params).status_code == 201
+    return offer, list(Conversion.objects.order_by("payable_at"))
+
+
+def test_a_conversion_whose_release_fails_holds_back_no_other_and_is_released_once_fixed(
+    advertiser, affiliate, key, caplog
+):
+    offer, (broken, fine) = _held_conversions(advertiser, affiliate, key, 2)
+    assert _aff(affiliate) == (12000, 0)
+    # Its payout is no longer what its booking put in pending (changed by hand, say): the
+    # ledger refuses to take more out of the pending account than it holds.
+    Conversion.objects.filter(pk=broken.pk).update(payout_minor=1_000_000)
+
+    with caplog.at_level(logging.ERROR):
+        assert conversions_hold_release() == 1  # the conversion after the broken one
+    released = Transaction.objects.filter(kind="hold_released")
+    assert list(released.values_list("external_id", flat=True)) == [
+        f"conversion:{fine.pk}:released"
+    ]
+    assert _aff(affiliate) == (6000, 6000)
+    failed = SetAside.objects.get()
+    assert (failed.kind, failed.key, failed.attempts, failed.resolved_at) == (
+        "conversion_hold",
+        f"conversion:{broken.pk}",
+        1,
+        None,
+    )
+    assert failed.error == (
+        f"InsufficientBalance: {affiliate.name} has 12000 USD minor units in affiliate payable "
+        "(in hold); 1000000 were asked for."
+    )
+    data = json.loads(failed.data)
+    assert {k: data[k] for k in ("conversion_id", "offer_id", "affiliate_id", "payout_minor")} == {
+        "conversion_id": broken.pk,
+        "offer_id": offer.pk,
+        "affiliate_id": affiliate.pk,
+        "payout_minor": 1_000_000,
+    }
+    assert [r.getMessage() for r in caplog.records] == [
+        f"conversion_hold conversion:{broken.pk} set aside: {failed.error}"
+    ]
+    assert _set_aside_open() == dict.fromkeys(SetAsideKind.values, 0) | {"conversion_hold": 1}
+
+    assert conversions_hold_release() == 0  # still refused: tried again, counted
+    failed.refresh_from_db()
+    assert (failed.attempts, failed.resolved_at) == (2, None)
+
+    Conversion.objects.filter(pk=broken.pk).update(payout_minor=6000)  # fixed
+    assert conversions_hold_release() == 1
+    assert conversions_hold_release() == 0  # and nothing twice
+    assert sorted(released.values_list("external_id", flat=True)) == sorted(
+        [f"conversion:{broken.pk}:released", f"conversion:{fine.pk}:released"]
+    )
+    assert _aff(affiliate) == (0, 12000) and _owed(advertiser) == 18000
+    failed.refresh_from_db()
+    assert (failed.attempts, failed.resolved_at is not None) == (2, True)
+    assert _set_aside_open() == dict.fromkeys(SetAsideKind.values, 0)
+    assert ledger_problems() == []
+    assert rollup_problems() == []
+
+
+def test_a_set_aside_conversion_rejected_meanwhile_is_resolved_and_nothing_released(
+    advertiser, affiliate, key
+):
+    _, (conversion,) = _held_conversions(advertiser, affiliate, key, 1)
+    Conversion.objects.filter(pk=conversion.pk).update(payout_minor=1_000_000)
+    assert conversions_hold_release() == 0
+    assert SetAside.objects.get().resolved_at is None
+
+    # Rejected (and so reversed): no longer in the job's list; its set-aside row is visited.
+    Conversion.objects.filter(pk=conversion.pk).update(status="rejected")
+    conversion_book(conversion)
+    assert conversions_hold_release() == 0
+    failed = SetAside.objects.get()
+    assert (failed.attempts, failed.resolved_at is not None) == (1, True)
+    assert not Transaction.objects.filter(kind="hold_released").exists()
+    assert _aff(affiliate) == (0, 0) and _owed(advertiser) == 0
+    assert ledger_problems() == []
+    assert rollup_problems() == []
 
 
 def test_a_cpl_offer_books_nothing_for_conversions(advertiser, affiliate, key, offer):

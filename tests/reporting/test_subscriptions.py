@@ -1,6 +1,8 @@
 """Emailed report summaries, sent to a real local SMTP server (aiosmtpd)."""
 
 import datetime as dt
+import json
+import logging
 import re
 from email.header import decode_header, make_header
 from urllib.parse import urlsplit
@@ -9,12 +11,14 @@ import pytest
 import time_machine
 from django.test import Client
 
-from leadrelay.accounts.models import Membership, Role
+from leadrelay.accounts.models import Membership, Role, User
 from leadrelay.core.errors import Invalid
+from leadrelay.core.models import SetAside, SetAsideKind
 from leadrelay.leads.models import LeadSource
 from leadrelay.leads.services import lead_intake
 from leadrelay.reporting.models import ReportSend, ReportSubscription
 from leadrelay.reporting.subscriptions import (
+    report_subscription_delete,
     report_subscription_save,
     report_summaries_send_now,
 )
@@ -280,6 +284,78 @@ def test_a_former_member_gets_nothing(network, traffic, inbox):
     Membership.objects.filter(user=user).delete()
     assert _run(DUE) == 0
     assert inbox.messages == []
+
+
+def test_a_subscription_that_cannot_be_claimed_holds_back_no_other_and_is_sent_once_fixed(
+    network, advertiser, traffic, inbox, caplog
+):
+    _, broken = _subscribe(network)
+    user, _ = _subscribe(advertiser)
+    # A zone that was valid when saved but that this machine's tzdata no longer knows
+    # (tzdata renames and drops zones): the summary's period can't be worked out.
+    ReportSubscription.objects.filter(pk=broken.pk).update(timezone="Europe/Atlantis")
+
+    with caplog.at_level(logging.ERROR):
+        assert _run(DUE) == 1  # the subscription after the broken one
+    assert [e.rcpt_tos for e in inbox.envelopes] == [[user.email]]
+    failed = SetAside.objects.get()
+    assert (failed.kind, failed.key, failed.attempts, failed.resolved_at) == (
+        "report_summary",
+        f"subscription:{broken.pk}",
+        1,
+        None,
+    )
+    assert failed.error == "ZoneInfoNotFoundError: 'No time zone found with key Europe/Atlantis'"
+    assert json.loads(failed.data)["timezone"] == "Europe/Atlantis"
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [f"report_summary subscription:{broken.pk} set aside: {failed.error}"]
+    health = Client().get("/healthz").json()["set_aside"]
+    assert health == dict.fromkeys(SetAsideKind.values, 0) | {"report_summary": 1}
+
+    assert _run(DUE + dt.timedelta(minutes=5)) == 0  # still unknown: tried again, counted
+    failed.refresh_from_db()
+    assert (failed.attempts, failed.resolved_at) == (2, None)
+
+    ReportSubscription.objects.filter(pk=broken.pk).update(timezone=BERLIN)  # fixed
+    assert _run(DUE + dt.timedelta(minutes=10)) == 1
+    assert _run(DUE + dt.timedelta(minutes=15)) == 0  # and once only
+    assert [e.rcpt_tos for e in inbox.envelopes] == [[user.email], [broken.user.email]]
+    assert list(ReportSend.objects.values_list("status", flat=True)) == ["sent", "sent"]
+    failed.refresh_from_db()
+    assert (failed.attempts, failed.resolved_at is not None) == (2, True)
+    assert Client().get("/healthz").json()["set_aside"] == dict.fromkeys(SetAsideKind.values, 0)
+
+
+def test_a_set_aside_subscription_ended_meanwhile_is_resolved(network, traffic, inbox):
+    user, broken = _subscribe(network)
+    ReportSubscription.objects.filter(pk=broken.pk).update(timezone="Europe/Atlantis")
+    assert _run(DUE) == 0
+    assert SetAside.objects.get().resolved_at is None
+    report_subscription_delete(user=user)
+    assert _run(DUE + dt.timedelta(minutes=5)) == 0
+    failed = SetAside.objects.get()
+    assert (failed.attempts, failed.resolved_at is not None) == (1, True)
+    assert inbox.messages == []
+
+
+def test_a_send_the_mail_library_refuses_holds_back_no_other(network, advertiser, traffic, inbox):
+    bad_user, _ = _subscribe(network)
+    user, _ = _subscribe(advertiser)
+    # Stored without validation (create_user doesn't validate): a domain label beyond the
+    # 63 characters IDNA allows, which Django can't encode when it addresses the message.
+    User.objects.filter(pk=bad_user.pk).update(email=f"ops@{'x' * 64}.example")
+    assert _run(DUE) == 1
+    assert [e.rcpt_tos for e in inbox.envelopes] == [[user.email]]
+    bad = ReportSend.objects.get(subscription__user=bad_user)
+    assert (bad.status, bad.attempts, bad.sent_at) == ("retry", 1, None)
+    assert bad.error.startswith("send: UnicodeError: ")
+
+    User.objects.filter(pk=bad_user.pk).update(email="ops@example.com")  # fixed
+    assert _run(DUE + dt.timedelta(minutes=5)) == 1
+    bad.refresh_from_db()
+    assert (bad.status, bad.attempts, bad.error) == ("sent", 2, "")
+    assert [e.rcpt_tos for e in inbox.envelopes] == [[user.email], ["ops@example.com"]]
+    assert not SetAside.objects.exists()
 
 
 def test_bad_time_zone_frequency_and_hour_are_refused(network):

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 import leadrelay.tracking.buffer as buffer
-from leadrelay.core.models import SetAside
+from leadrelay.core.models import SetAside, SetAsideKind
 from leadrelay.reporting.models import Rollup
 from leadrelay.reporting.rollups import rollup_problems
 from leadrelay.tracking.buffer import CHUNK, click_buffer
@@ -112,7 +112,7 @@ def test_one_poison_click_among_a_thousand_is_set_aside_and_the_rest_written(
     assert errors == [f"click {bad} set aside: {kept.error}"]
     health = Client().get("/healthz")
     assert health.status_code == 200
-    assert health.json()["set_aside"] == {"click": 1, "cpc": 0}
+    assert health.json()["set_aside"] == dict.fromkeys(SetAsideKind.values, 0) | {"click": 1}
 
     # The next flush goes through as usual.
     later = _good_clicks(link, 3, timezone.now(), tag="later")

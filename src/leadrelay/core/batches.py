@@ -9,6 +9,11 @@ more attempts; a chunk that succeeds costs nothing more. `row_set_aside` keeps s
 row (core/models.py SetAside), logged and counted in /healthz, instead of retrying it
 forever in front of everyone else's.
 
+Periodic jobs whose items each move on their own in one transaction (CPC booking per
+offer, the hold releases of leads and conversions, claiming report summaries) use
+`batch_write_each`: one item a chunk, a failing item set aside under its own key and
+tried again by the next run (an attempt more), its row resolved once it goes through.
+
 Bad row or outage: `OperationalError` and `InterfaceError` say the database did not
 answer (it is down, the connection was lost, a lock or statement timed out, a deadlock):
 no row is to blame, so nothing is set aside and `BatchInterrupted` hands every row not
@@ -111,6 +116,35 @@ def batch_write(
             result.set_aside += 1
             continue
         result.written += len(part)
+    return result
+
+
+def batch_write_each(
+    items: Sequence[T],
+    *,
+    write: Callable[[T], object],
+    kind: SetAsideKind,
+    key: Callable[[T], str],
+    data: Callable[[T], Mapping[str, Any]],
+) -> BatchResult:
+    """Write each of `items` on its own with `write` (one transaction an item): an item that
+    fails is set aside as (`kind`, `key(item)`), an attempt more if it already was, and the
+    items after it are written; then the open set-aside rows of the items written are
+    resolved. For periodic jobs whose items each move on their own (an offer's clicks
+    booked, a held payout released), so that one item the database or the ledger refuses
+    is tried again on every run without holding back the others. Raises BatchInterrupted
+    when the database doesn't answer (nothing is resolved then: the next run does it)."""
+    written: list[str] = []
+
+    def one(part: list[T]) -> None:
+        write(part[0])
+        written.append(key(part[0]))
+
+    def failed(item: T, error: Exception) -> None:
+        row_set_aside(kind=kind, key=key(item), data=data(item), error=error)
+
+    result = batch_write(items, write=one, set_aside=failed, chunk=1)
+    set_aside_resolve(kind=kind, keys=written)
     return result
 
 

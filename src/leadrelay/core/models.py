@@ -24,6 +24,9 @@ class RateCounter(models.Model):
 class SetAsideKind(models.TextChoices):
     CLICK = "click", "Click row"
     CPC = "cpc", "CPC booking of an offer"
+    LEAD_HOLD = "lead_hold", "Hold release of a lead"
+    CONVERSION_HOLD = "conversion_hold", "Hold release of a conversion"
+    REPORT_SUMMARY = "report_summary", "Report summary claim of a subscription"
 
 
 class SetAside(models.Model):
@@ -33,7 +36,8 @@ class SetAside(models.Model):
     `data` is the row as JSON text, ASCII only: it holds what the row's own table could
     not (a NUL, which PostgreSQL text refuses, or a lone surrogate). One open row per
     kind and key: the same row failing again counts an attempt. `resolved_at` is set when
-    the writer later stored it (a CPC offer booked on a later run)."""
+    the writer later stored it (a CPC offer booked on a later run) or found nothing left
+    to do for it (a held lead taken back meanwhile)."""
 
     kind = models.CharField(max_length=16, choices=SetAsideKind.choices)
     key = models.CharField(max_length=1200, help_text="Which row: a click id, an offer.")

@@ -20,11 +20,17 @@ offer, `revenue_bps` and `payout_bps` of the amount the advertiser reported, in
 the conversion's currency (rounded down to a minor unit). Booked once per
 conversion (`conversion:<id>`); with a hold the payout waits in pending like a
 lead's. A booked conversion the advertiser later rejects is reversed.
+The worker's job releases held conversion payouts one conversion at a time, each in
+its own transaction (`conversion:<id>:released`, once): one whose release fails (the
+ledger refuses it) is set aside (kind "conversion_hold", key `conversion:<id>`),
+tried again by every later run and resolved once released or once nothing is left to
+release (the conversion was rejected and reversed meanwhile); the others are released.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -33,8 +39,9 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from leadrelay.accounts.models import Organization
-from leadrelay.core.batches import batch_write, row_set_aside, set_aside_resolve
+from leadrelay.core.batches import batch_write_each
 from leadrelay.core.models import SetAsideKind
+from leadrelay.core.selectors import set_aside_open_ids
 from leadrelay.ledger.models import Transaction, TransactionKind
 from leadrelay.ledger.services import (
     earning_postings,
@@ -115,39 +122,74 @@ def conversion_book(conversion: Conversion, *, now: datetime | None = None) -> N
 
 
 def conversions_hold_release(*, now: datetime | None = None, limit: int = 5000) -> int:
-    """Move held conversion payouts to available once their hold is over."""
+    """Move held conversion payouts to available once their hold is over; returns how
+    many. A conversion that fails is set aside and tried again by the next run (module
+    docstring); raises BatchInterrupted when the database doesn't answer."""
     now = now or timezone.now()
-    due = list(
-        Conversion.objects.filter(
-            status=ConversionStatus.APPROVED, payable_at__lte=now, released_at__isnull=True
-        )
-        .order_by("payable_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    due = Conversion.objects.filter(
+        status=ConversionStatus.APPROVED, payable_at__lte=now, released_at__isnull=True
+    ).order_by("payable_at")
+    ids = [*due.values_list("pk", flat=True)[:limit]]
+    # Set aside by an earlier run, still due or not: visited so that their rows resolve.
+    ids = list(dict.fromkeys([*ids, *set_aside_open_ids(kind=SetAsideKind.CONVERSION_HOLD)]))
     released = 0
-    for conversion_id in due:
-        with transaction.atomic():
-            conversion = (
-                Conversion.objects.select_for_update(of=("self",))
-                .select_related("affiliate")
-                .filter(pk=conversion_id, released_at__isnull=True)
-                .first()
-            )
-            if conversion is None or conversion.payable_at is None:
-                continue
-            hold_release_post(
-                external_id=f"conversion:{conversion.pk}:released",
-                affiliate=conversion.affiliate,
-                currency=conversion.currency,
-                payout_minor=conversion.payout_minor,
-                memo=f"Conversion {conversion.pk}: hold over",
-                offer_id=conversion.offer_id,
-                posted_at=conversion.payable_at,
-            )
-            conversion.released_at = now
-            conversion.save(update_fields=["released_at"])
-            released += 1
+
+    def release(conversion_id: int) -> None:
+        nonlocal released
+        released += _conversion_hold_release(conversion_id, now)
+
+    batch_write_each(
+        ids,
+        write=release,
+        kind=SetAsideKind.CONVERSION_HOLD,
+        key=_conversion_key,
+        data=_conversion_data,
+    )
     return released
+
+
+@transaction.atomic
+def _conversion_hold_release(conversion_id: int, now: datetime) -> bool:
+    """Release one conversion's payout; False when there is nothing to release (released
+    by another worker, no longer approved and so reversed, or not due)."""
+    conversion = (
+        Conversion.objects.select_for_update(of=("self",))
+        .select_related("affiliate")
+        .filter(
+            pk=conversion_id,
+            status=ConversionStatus.APPROVED,
+            payable_at__lte=now,
+            released_at__isnull=True,
+        )
+        .first()
+    )
+    if conversion is None or conversion.payable_at is None:
+        return False
+    hold_release_post(
+        external_id=f"conversion:{conversion.pk}:released",
+        affiliate=conversion.affiliate,
+        currency=conversion.currency,
+        payout_minor=conversion.payout_minor,
+        memo=f"Conversion {conversion.pk}: hold over",
+        offer_id=conversion.offer_id,
+        posted_at=conversion.payable_at,
+    )
+    conversion.released_at = now
+    conversion.save(update_fields=["released_at"])
+    return True
+
+
+def _conversion_key(conversion_id: int) -> str:
+    return f"conversion:{conversion_id}"
+
+
+def _conversion_data(conversion_id: int) -> dict[str, Any]:
+    row = (
+        Conversion.objects.filter(pk=conversion_id)
+        .values("offer_id", "affiliate_id", "currency", "payout_minor", "payable_at")
+        .first()
+    )
+    return {"conversion_id": conversion_id, **(row or {})}
 
 
 def _hour(at: datetime) -> datetime:
@@ -177,19 +219,18 @@ def clicks_book(*, now: datetime | None = None) -> int:
         if offer.revenue_minor or offer.payout_minor
     ]
     posted = 0
-    booked: list[str] = []
 
-    def book(one: list[Offer]) -> None:
+    def book(offer: Offer) -> None:
         nonlocal posted
-        posted += _offer_clicks_book(one[0], cutoff)
-        booked.append(_cpc_key(one[0]))
+        posted += _offer_clicks_book(offer, cutoff)
 
-    def failed(offer: Offer, error: Exception) -> None:
-        data = {"offer_id": offer.pk, "offer": offer.name, "closed_before": cutoff}
-        row_set_aside(kind=SetAsideKind.CPC, key=_cpc_key(offer), data=data, error=error)
-
-    batch_write(offers, write=book, set_aside=failed, chunk=1)
-    set_aside_resolve(kind=SetAsideKind.CPC, keys=booked)
+    batch_write_each(
+        offers,
+        write=book,
+        kind=SetAsideKind.CPC,
+        key=_cpc_key,
+        data=lambda offer: {"offer_id": offer.pk, "offer": offer.name, "closed_before": cutoff},
+    )
     return posted
 
 

@@ -22,6 +22,15 @@ talks to the mail server. The outcome is then written on that row:
   and, after SENDING_STALE, is marked "unknown" with a logged warning. It is not
   sent again: a summary possibly lost is preferred to one possibly doubled.
 
+Each subscription is claimed on its own (core/batches.py `batch_write_each`): one whose
+claim fails (its time zone is one this machine's tzdata no longer knows, say) is logged
+and kept as an open set-aside row (kind "report_summary", key `subscription:<id>`,
+counted in /healthz) and tried again by every run, an attempt more each time, until it
+is claimed (the row is resolved) or no longer subscribed; the others are claimed and
+sent meanwhile. A send that raises anything unforeseen while being handed over (Django
+refusing an address it can't encode) is recorded as "retry" on its own row, so the
+sends after it still go out.
+
 The one window where a summary can be doubled is a server that took the message
 but dropped the connection before answering; that is retried, as SMTP gives no
 way to know.
@@ -50,8 +59,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leadrelay.accounts.models import Membership, Organization, OrganizationKind, User
+from leadrelay.core.batches import batch_write_each, set_aside_resolve
 from leadrelay.core.errors import Invalid, NotFound, Problem
+from leadrelay.core.models import SetAsideKind
 from leadrelay.core.money import bp_format, money_format
+from leadrelay.core.selectors import set_aside_open_ids
 from leadrelay.reporting.metrics import MetricRow, relative_change_bp
 from leadrelay.reporting.models import (
     ReportFrequency,
@@ -409,6 +421,12 @@ def _hand_over(message: EmailMultiAlternatives) -> tuple[ReportSendStatus, str]:
         return status, f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"[:500]
     except (smtplib.SMTPException, OSError) as exc:
         return ReportSendStatus.RETRY, f"smtp: {type(exc).__name__}: {exc}"[:500]
+    except Exception as exc:
+        # Raised before the message went out (Django's SMTP backend checks the addresses
+        # and builds the message before handing it over): an address it can't encode, say.
+        # Retried like a refused connection, and no send after it is held back.
+        log.exception("report summary could not be handed over")
+        return ReportSendStatus.RETRY, f"send: {type(exc).__name__}: {exc}"[:500]
     return ReportSendStatus.SENT, ""
 
 
@@ -437,7 +455,7 @@ def report_send_attempt(*, send_id: int) -> bool:
             status, error = _hand_over(message)
     ReportSend.objects.filter(pk=send_id, status=ReportSendStatus.SENDING).update(
         status=status,
-        error=error,
+        error=error.replace("\x00", "\ufffd"),  # a server's reply may hold what text can't
         attempts=send.attempts + 1,
         sent_at=timezone.now() if status == ReportSendStatus.SENT else None,
     )
@@ -501,12 +519,54 @@ def report_summaries_send_now() -> int:
     )
 
     member = Membership.objects.filter(user=OuterRef("user"), organization=OuterRef("organization"))
-    subscriptions = ReportSubscription.objects.filter(
-        Exists(member), user__is_active=True, organization__is_active=True
-    ).select_related("organization")
-    claimed = [pk for s in subscriptions.iterator() if (pk := _claim_new(s, now)) is not None]
+    subscriptions = list(
+        ReportSubscription.objects.filter(
+            Exists(member), user__is_active=True, organization__is_active=True
+        )
+        .select_related("organization")
+        .order_by("pk")
+    )
+    claimed: list[int] = []
+
+    def claim(subscription: ReportSubscription) -> None:
+        if (send_id := _claim_new(subscription, now)) is not None:
+            claimed.append(send_id)
+
+    batch_write_each(
+        subscriptions,
+        write=claim,
+        kind=SetAsideKind.REPORT_SUMMARY,
+        key=lambda subscription: _subscription_key(subscription.pk),
+        data=_subscription_data,
+    )
+    # Set aside, then unsubscribed or no longer a member: nothing is left to claim for it.
+    listed = {subscription.pk for subscription in subscriptions}
+    set_aside_resolve(
+        kind=SetAsideKind.REPORT_SUMMARY,
+        keys=[
+            _subscription_key(pk)
+            for pk in set_aside_open_ids(kind=SetAsideKind.REPORT_SUMMARY)
+            if pk not in listed
+        ],
+    )
     retries = ReportSend.objects.filter(status=ReportSendStatus.RETRY)
     for send_id in retries.values_list("pk", flat=True):
         if retries.filter(pk=send_id).update(status=ReportSendStatus.SENDING, claimed_at=now):
             claimed.append(send_id)
     return sum(report_send_attempt(send_id=send_id) for send_id in claimed)
+
+
+def _subscription_key(subscription_id: int) -> str:
+    return f"subscription:{subscription_id}"
+
+
+def _subscription_data(subscription: ReportSubscription) -> dict[str, object]:
+    return {
+        "subscription_id": subscription.pk,
+        "user_id": subscription.user_id,
+        "organization_id": subscription.organization_id,
+        "frequency": subscription.frequency,
+        "hour": subscription.hour,
+        "weekday": subscription.weekday,
+        "timezone": subscription.timezone,
+    }
