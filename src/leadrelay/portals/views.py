@@ -17,6 +17,7 @@ from leadrelay.accounts.selectors import (
     memberships_for_user,
 )
 from leadrelay.accounts.services import api_key_create, api_key_revoke
+from leadrelay.core.dateranges import DateRangeForm
 from leadrelay.core.errors import DomainError, NotFound
 from leadrelay.leads.models import LeadStatus
 from leadrelay.leads.selectors import leads_awaiting_review, leads_visible_to
@@ -31,8 +32,7 @@ from leadrelay.offers.selectors import (
 )
 from leadrelay.offers.services import offer_access_decide, offer_access_request, offer_payout_for
 from leadrelay.portals.access import portal_user, portal_view
-from leadrelay.portals.forms import ApiKeyForm, DateRangeForm, LinkForm, ReviewForm
-from leadrelay.reporting.api import report_range
+from leadrelay.portals.forms import ApiKeyForm, LinkForm, ReviewForm
 from leadrelay.reporting.charts import dashboard_charts
 from leadrelay.reporting.metrics import DEFINITIONS
 from leadrelay.reporting.selectors import dashboard_report
@@ -55,11 +55,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @portal_view()
 def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = DateRangeForm(request.GET or None)
-    try:
-        start, end = report_range(*form.range())
-    except DomainError as exc:
-        messages.error(request, exc.problems[0].message if exc.problems else exc.message)
-        start, end = report_range(None, None)
+    start, end = form.period()
     organization = membership.organization
     report = dashboard_report(organization=organization, start=start, end=end)
     return render(
@@ -77,6 +73,7 @@ def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
             if organization.kind == NETWORK
             else 0,
         },
+        status=422 if form.errors else 200,  # the default period is shown, with the errors
     )
 
 
