@@ -1,9 +1,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, register_converter
 
 from leadrelay.api import api
+from leadrelay.core.bounds import IdConverter
 from leadrelay.core.views import healthz
 from leadrelay.leads.views import (
     lead_form,
@@ -24,6 +25,9 @@ from leadrelay.tracking.views import (
     postback_settings,
 )
 
+# `<id:…>`: a row id, 1 to 2**63 - 1; a longer or larger number is a 404, not a lookup.
+register_converter(IdConverter, "id")
+
 admin.site.site_header = "leadrelay network admin"
 admin.site.site_title = "leadrelay admin"
 
@@ -32,29 +36,29 @@ urlpatterns = [
     path("c/<str:code>", click_redirect, name="click"),
     path("postback", conversion_postback, name="postback"),
     path("p/conversion.gif", conversion_pixel, name="conversion-pixel"),
-    path("f/<int:offer_id>/", lead_form, name="lead-form"),
-    path("f/<int:offer_id>/thanks", lead_form_thanks, name="lead-form-thanks"),
-    path("f/<int:offer_id>/embed.js", lead_form_embed, name="lead-form-embed"),
+    path("f/<id:offer_id>/", lead_form, name="lead-form"),
+    path("f/<id:offer_id>/thanks", lead_form_thanks, name="lead-form-thanks"),
+    path("f/<id:offer_id>/embed.js", lead_form_embed, name="lead-form-embed"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", portal.home, name="home"),
     path("portal/", portal.dashboard, name="portal-home"),
-    path("portal/switch/<int:org_id>", portal.organization_switch, name="portal-switch"),
+    path("portal/switch/<id:org_id>", portal.organization_switch, name="portal-switch"),
     path("portal/offers/", portal.offers, name="portal-offers"),
-    path("portal/offers/<int:offer_id>/", portal.offer_detail, name="portal-offer"),
-    path("portal/offers/<int:offer_id>/apply", portal.offer_apply, name="portal-offer-apply"),
-    path("portal/offers/<int:offer_id>/links", portal.link_create, name="portal-link-create"),
-    path("portal/access/<int:access_id>", portal.access_decide, name="portal-access-decide"),
+    path("portal/offers/<id:offer_id>/", portal.offer_detail, name="portal-offer"),
+    path("portal/offers/<id:offer_id>/apply", portal.offer_apply, name="portal-offer-apply"),
+    path("portal/offers/<id:offer_id>/links", portal.link_create, name="portal-link-create"),
+    path("portal/access/<id:access_id>", portal.access_decide, name="portal-access-decide"),
     path("portal/links/", portal.links, name="portal-links"),
     path("portal/leads/", portal.leads, name="portal-leads"),
-    path("portal/leads/<int:lead_id>/review", portal.lead_review, name="portal-lead-review"),
+    path("portal/leads/<id:lead_id>/review", portal.lead_review, name="portal-lead-review"),
     path("portal/leads/review", portal.lead_review, name="portal-leads-review"),
     path("portal/api-keys/", portal.api_keys, name="portal-api-keys"),
     path("portal/postbacks/", postbacks.postbacks, name="portal-postbacks"),
     path(
-        "portal/postbacks/<int:postback_id>/delete",
+        "portal/postbacks/<id:postback_id>/delete",
         postbacks.postback_delete,
         name="portal-postback-delete",
     ),
@@ -85,34 +89,32 @@ urlpatterns = [
     path("portal/money/payments", money.payment_record, name="portal-payment-record"),
     path("portal/money/adjustments", money.adjustment_post, name="portal-adjustment"),
     path("portal/payouts/", money.payout_runs, name="portal-payout-runs"),
-    path("portal/payouts/<int:run_id>/", money.payout_run, name="portal-payout-run"),
-    path("portal/payouts/<int:run_id>.csv", money.payout_run_export, name="portal-payout-run-csv"),
+    path("portal/payouts/<id:run_id>/", money.payout_run, name="portal-payout-run"),
+    path("portal/payouts/<id:run_id>.csv", money.payout_run_export, name="portal-payout-run-csv"),
     path("portal/statements/", money.statements, name="portal-statements"),
-    path("portal/statements/<int:line_id>/", money.statement, name="portal-statement"),
+    path("portal/statements/<id:line_id>/", money.statement, name="portal-statement"),
     path("portal/invoices/", money.invoices, name="portal-invoices"),
-    path("portal/invoices/<int:invoice_id>/", money.invoice, name="portal-invoice"),
-    path("portal/invoices/<int:invoice_id>.pdf", money.invoice_download, name="portal-invoice-pdf"),
-    path(
-        "portal/leads/<int:lead_id>/take-back", money.lead_take_back, name="portal-lead-take-back"
-    ),
+    path("portal/invoices/<id:invoice_id>/", money.invoice, name="portal-invoice"),
+    path("portal/invoices/<id:invoice_id>.pdf", money.invoice_download, name="portal-invoice-pdf"),
+    path("portal/leads/<id:lead_id>/take-back", money.lead_take_back, name="portal-lead-take-back"),
     path("portal/buyers/", buyer_views.buyers, name="portal-buyers"),
     path("portal/buyers/new", buyer_views.buyer_new, name="portal-buyer-new"),
-    path("portal/buyers/<int:buyer_id>/", buyer_views.buyer_detail, name="portal-buyer"),
-    path("portal/buyers/<int:buyer_id>/edit", buyer_views.buyer_edit, name="portal-buyer-edit"),
-    path("portal/buyers/<int:buyer_id>/caps", buyer_views.buyer_caps, name="portal-buyer-caps"),
+    path("portal/buyers/<id:buyer_id>/", buyer_views.buyer_detail, name="portal-buyer"),
+    path("portal/buyers/<id:buyer_id>/edit", buyer_views.buyer_edit, name="portal-buyer-edit"),
+    path("portal/buyers/<id:buyer_id>/caps", buyer_views.buyer_caps, name="portal-buyer-caps"),
     path(
-        "portal/buyers/<int:buyer_id>/secrets",
+        "portal/buyers/<id:buyer_id>/secrets",
         buyer_views.buyer_secrets,
         name="portal-buyer-secrets",
     ),
     path(
-        "portal/buyers/<int:buyer_id>/returns",
+        "portal/buyers/<id:buyer_id>/returns",
         buyer_views.buyer_return_file,
         name="portal-buyer-return-file",
     ),
     path("portal/buyer-returns/", buyer_views.buyer_returns, name="portal-buyer-returns"),
     path(
-        "portal/buyer-returns/<int:return_id>/review",
+        "portal/buyer-returns/<id:return_id>/review",
         buyer_views.buyer_return_review,
         name="portal-buyer-return-review",
     ),

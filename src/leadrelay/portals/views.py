@@ -17,6 +17,7 @@ from leadrelay.accounts.selectors import (
     memberships_for_user,
 )
 from leadrelay.accounts.services import api_key_create, api_key_revoke
+from leadrelay.core.bounds import id_parse
 from leadrelay.core.dateranges import DateRangeForm
 from leadrelay.core.errors import DomainError, NotFound
 from leadrelay.leads.models import LeadStatus
@@ -226,7 +227,7 @@ def lead_review(
     # A row's own button names its lead in the URL; the bulk buttons take the ticked ones.
     asked = {lead_id} if lead_id is not None else set()
     if lead_id is None:
-        asked = {int(i) for i in request.POST.getlist("lead") if i.isdigit()}
+        asked = {n for i in request.POST.getlist("lead") if (n := id_parse(i)) is not None}
     allowed = list(
         leads_awaiting_review(organization=membership.organization)
         .filter(pk__in=asked)
@@ -268,9 +269,12 @@ def api_keys(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     if request.method == "POST":
         if request.POST.get("revoke"):
+            key_id = id_parse(request.POST["revoke"])
+            if key_id is None:
+                raise Http404
             try:
-                api_key_revoke(organization=organization, api_key_id=int(request.POST["revoke"]))
-            except (DomainError, ValueError):
+                api_key_revoke(organization=organization, api_key_id=key_id)
+            except DomainError:
                 raise Http404 from None
             messages.success(request, "The key is revoked.")
             return redirect("portal-api-keys")
