@@ -1,10 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path, register_converter
+from django.urls import path
 
 from leadrelay.api import api
-from leadrelay.core.bounds import IdConverter
 from leadrelay.core.views import healthz
 from leadrelay.leads.views import (
     lead_form,
@@ -25,12 +24,11 @@ from leadrelay.tracking.views import (
     postback_settings,
 )
 
-# `<id:…>`: a row id, 1 to 2**63 - 1; a longer or larger number is a 404, not a lookup.
-register_converter(IdConverter, "id")
-
 admin.site.site_header = "leadrelay network admin"
 admin.site.site_title = "leadrelay admin"
 
+# `<id:…>` (registered by core/apps.py): a row id, 1 to 2**63 - 1; a longer or larger
+# number is a 404, not a lookup.
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("c/<str:code>", click_redirect, name="click"),
