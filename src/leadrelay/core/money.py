@@ -7,6 +7,8 @@ from decimal import Decimal, InvalidOperation
 
 import pycountry
 
+from leadrelay.core.bounds import MINOR_MAX
+
 # Minor-unit exponents that differ from 2 (ISO 4217). pycountry has no exponent data.
 _EXPONENTS = {
     "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
@@ -58,14 +60,18 @@ def money_decimal(amount_minor: int, currency: str) -> str:
 
 def money_parse(text: str, currency: str) -> int:
     """`"12.50", "USD"` → `1250`. Raises ValueError (its message says why) for anything
-    that is not a non-negative amount with at most the currency's decimals."""
+    that is not a non-negative amount with at most the currency's decimals, of at most
+    MINOR_MAX minor units (core/bounds.py)."""
     try:
         amount = Decimal(text.strip())
     except InvalidOperation:
         raise ValueError("not a number") from None
+    # Checked before scaling: a huge exponent ("1e999999") is cheap to compare, not to scale.
     if not amount.is_finite() or amount < 0 or amount >= Decimal(10) ** 13:
         raise ValueError("out of range")
     minor = amount.scaleb(currency_exponent(currency))
+    if minor > MINOR_MAX:
+        raise ValueError("out of range")
     if minor != minor.to_integral_value():
         raise ValueError(f"more decimals than {currency} has")
     return int(minor)

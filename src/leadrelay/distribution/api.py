@@ -8,7 +8,7 @@ and afterwards only its fingerprint names it."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema
@@ -17,8 +17,12 @@ from ninja.responses import Status
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
 from leadrelay.accounts.selectors import advertiser_acted_for
+from leadrelay.core.bounds import ID_MAX, Id, MinorUnits, PositiveCount
 from leadrelay.core.errors import Invalid, Problem
 from leadrelay.distribution.buyers import (
+    BP_MAX,
+    PING_TIMEOUT_MS,
+    RETURN_WINDOW_DAYS_MAX,
     buyer_create,
     buyer_secret_add,
     buyer_secret_fingerprint,
@@ -27,7 +31,7 @@ from leadrelay.distribution.buyers import (
     buyer_update,
 )
 from leadrelay.distribution.models import Buyer
-from leadrelay.distribution.pull import buyer_leads_csv, buyer_leads_pull
+from leadrelay.distribution.pull import PAGE_MAX, buyer_leads_csv, buyer_leads_pull
 from leadrelay.distribution.returns import buyer_return_request
 from leadrelay.distribution.selectors import buyer_get, buyers_visible_to, offers_sold_to_buyers
 from leadrelay.leads.models import Lead
@@ -35,6 +39,9 @@ from leadrelay.leads.returns import lead_return
 from leadrelay.leads.schemas import ErrorOut
 
 router = Router(tags=["returns"])
+# The delivery id a pull buyer fetched last; 0 from the start.
+Cursor = Annotated[int, Field(ge=0, le=ID_MAX)]
+PingTimeout = Annotated[int, Field(ge=PING_TIMEOUT_MS[0], le=PING_TIMEOUT_MS[1])]
 manager_key = ApiKeyAuth(OrganizationKind.NETWORK, OrganizationKind.ADVERTISER)
 
 
@@ -56,7 +63,7 @@ class ReturnOut(Schema):
     response={200: ReturnOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
     summary="Return a lead you bought",
 )
-def lead_return_api(request: HttpRequest, lead_id: int, payload: ReturnIn) -> ReturnOut:
+def lead_return_api(request: HttpRequest, lead_id: Id, payload: ReturnIn) -> ReturnOut:
     """Within the return window. Errors: `returns_not_accepted`, `return_window_closed`,
     `lead_not_approved`, `already_returned`, `invalid_reason`."""
     organization = request_api_key(request).organization
@@ -85,9 +92,13 @@ class PulledLeadOut(Schema):
     summary="Fetch a pull buyer's leads",
 )
 def buyer_leads(
-    request: HttpRequest, buyer_id: int, after: int = 0, limit: int = 100, format: str = "json"
+    request: HttpRequest,
+    buyer_id: Id,
+    after: Cursor = 0,
+    limit: Annotated[int, Field(ge=1, le=PAGE_MAX)] = 100,
+    format: str = "json",
 ) -> Any:
-    """Leads after the `after` cursor (a delivery id), oldest first, up to `limit` (≤ 500).
+    """Leads after the `after` cursor (a delivery id), oldest first, up to `limit` (1 to 500).
     Fetching delivers them and books their sale, once; fetch again from your last cursor
     after a lost answer. `format=csv` answers a CSV file (formula-safe)."""
     advertiser = request_api_key(request).organization
@@ -105,19 +116,21 @@ class BuyerIn(Schema):
     `field_map` and, but for email and pull buyers, `url` are needed. Changing: only the
     settings sent change; the whole is checked again."""
 
-    advertiser_id: int | None = Field(None, description="A network key names the advertiser.")
+    advertiser_id: Id | None = Field(None, description="A network key names the advertiser.")
     name: str | None = None
     vertical: str | None = Field(None, examples=["insurance"])
-    offer_ids: list[int] | None = Field(None, description="None or []: the whole vertical.")
-    price_minor: int | None = Field(None, examples=[3000])
+    offer_ids: list[Id] | None = Field(
+        None, max_length=1000, description="None or []: the whole vertical."
+    )
+    price_minor: MinorUnits | None = Field(None, examples=[3000])
     currency: str | None = Field(None, examples=["USD"])
-    priority: int | None = None
-    weight: int | None = None
+    priority: PositiveCount | None = Field(None, description="Lower goes first.")
+    weight: PositiveCount | None = None
     exclusive: bool | None = None
     filters: dict[str, Any] | None = None
     schedule: dict[str, Any] | None = Field(None, examples=[{"mon": [["09:00", "17:00"]]}])
     timezone: str | None = None
-    credit_limit_minor: int | None = Field(None, description="null: no limit.")
+    credit_limit_minor: MinorUnits | None = Field(None, description="null: no limit.")
     method: str | None = Field(None, examples=["post_json"])
     url: str | None = None
     field_map: dict[str, Any] | None = Field(
@@ -135,10 +148,10 @@ class BuyerIn(Schema):
     ping_field_map: dict[str, Any] | None = None
     bid_json_path: str | None = None
     ping_id_json_path: str | None = None
-    ping_timeout_ms: int | None = None
-    pause_after_failures: int | None = None
-    return_window_days: int | None = None
-    auto_accept_returns_bp: int | None = None
+    ping_timeout_ms: PingTimeout | None = None
+    pause_after_failures: PositiveCount | None = None
+    return_window_days: Annotated[int, Field(ge=0, le=RETURN_WINDOW_DAYS_MAX)] | None = None
+    auto_accept_returns_bp: Annotated[int, Field(ge=0, le=BP_MAX)] | None = None
 
 
 class BuyerOut(Schema):
@@ -255,7 +268,7 @@ def buyers_list(request: HttpRequest) -> list[BuyerOut]:
 @router.get(
     "/buyers/{buyer_id}", auth=manager_key, response={200: BuyerOut, 404: ErrorOut}, tags=["buyers"]
 )
-def buyers_read(request: HttpRequest, buyer_id: int) -> BuyerOut:
+def buyers_read(request: HttpRequest, buyer_id: Id) -> BuyerOut:
     organization = request_api_key(request).organization
     return BuyerOut(**_buyer_out(buyer_get(organization=organization, buyer_id=buyer_id)))
 
@@ -267,7 +280,7 @@ def buyers_read(request: HttpRequest, buyer_id: int) -> BuyerOut:
     tags=["buyers"],
     summary="Change a buyer's settings",
 )
-def buyers_update(request: HttpRequest, buyer_id: int, payload: BuyerIn) -> BuyerOut:
+def buyers_update(request: HttpRequest, buyer_id: Id, payload: BuyerIn) -> BuyerOut:
     """Only the settings sent change (`offer_ids` replaces the list). Nothing changes unless
     the whole passes; every problem is listed at once (422)."""
     organization = request_api_key(request).organization
@@ -287,7 +300,7 @@ def buyers_update(request: HttpRequest, buyer_id: int, payload: BuyerIn) -> Buye
     tags=["buyers"],
     summary="Add a signing secret (rotation)",
 )
-def buyer_secrets_add(request: HttpRequest, buyer_id: int) -> Status[SecretOut]:
+def buyer_secrets_add(request: HttpRequest, buyer_id: Id) -> Status[SecretOut]:
     """The new secret signs from now on next to the old ones (at most 3); shown once."""
     organization = request_api_key(request).organization
     buyer = buyer_get(organization=organization, buyer_id=buyer_id)
@@ -304,7 +317,7 @@ def buyer_secrets_add(request: HttpRequest, buyer_id: int) -> Status[SecretOut]:
     tags=["buyers"],
     summary="Remove a signing secret (rotation)",
 )
-def buyer_secrets_remove(request: HttpRequest, buyer_id: int, fingerprint: str) -> Status[None]:
+def buyer_secrets_remove(request: HttpRequest, buyer_id: Id, fingerprint: str) -> Status[None]:
     """It signs no more. The only secret can't be removed (`last_secret`)."""
     organization = request_api_key(request).organization
     buyer = buyer_get(organization=organization, buyer_id=buyer_id)

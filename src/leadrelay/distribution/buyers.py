@@ -21,6 +21,7 @@ from django.db import transaction
 from email_validator import EmailNotValidError, validate_email
 
 from leadrelay.accounts.models import Organization, OrganizationKind
+from leadrelay.core.bounds import INT32_MAX, MINOR_MAX
 from leadrelay.core.errors import Conflict, Invalid, NotFound, Problem
 from leadrelay.core.money import currency_is_valid
 from leadrelay.core.outbound import host_problem, url_shape_problems
@@ -39,6 +40,9 @@ _XML_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 _HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 JSON_PATH_RE = re.compile(r"^\$(\.[A-Za-z0-9_-]+|\[\d+\])+$")
 URL_MAX = 2000
+PING_TIMEOUT_MS = (50, 10_000)
+RETURN_WINDOW_DAYS_MAX = 365
+BP_MAX = 10_000
 RESERVED_HEADERS = {
     "host",
     "content-length",
@@ -223,10 +227,15 @@ def _ping_problems(data: Mapping[str, Any], known: set[str], offers: list[Offer]
         problems.append(
             Problem("invalid_json_path", "A path such as $.ping_id.", "ping_id_json_path")
         )
-    timeout = data.get("ping_timeout_ms", 1000)
-    if not isinstance(timeout, int) or not 50 <= timeout <= 10_000:
-        problems.append(Problem("out_of_range", "50 to 10000 ms.", "ping_timeout_ms"))
     return problems
+
+
+AMOUNT_MESSAGE = f"Whole minor units, 0 to {MINOR_MAX}."
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    """A whole number (not a bool) from low to high: what the column and the rule take."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def buyer_problems(data: Mapping[str, Any], offers: list[Offer]) -> list[Problem]:
@@ -240,23 +249,26 @@ def buyer_problems(data: Mapping[str, Any], offers: list[Offer]) -> list[Problem
     if method not in DeliveryMethod.values:
         problems.append(Problem("invalid_choice", "Use one of the methods.", "method"))
     price = data.get("price_minor")
-    if not isinstance(price, int) or isinstance(price, bool) or price < 0:
-        problems.append(Problem("invalid_amount", "Whole minor units, 0 or more.", "price_minor"))
+    if not _whole(price, 0, MINOR_MAX):
+        problems.append(Problem("invalid_amount", AMOUNT_MESSAGE, "price_minor"))
     if not currency_is_valid(str(data.get("currency", ""))):
         problems.append(Problem("invalid_currency", "Use an ISO 4217 code.", "currency"))
     for key in ("priority", "weight", "pause_after_failures"):
-        value = data.get(key, 1)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            problems.append(Problem("out_of_range", "A whole number, 1 or more.", key))
-    for key, top in (("return_window_days", 365), ("auto_accept_returns_bp", 10_000)):
-        value = data.get(key, 0)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
+        if not _whole(data.get(key, 1), 1, INT32_MAX):
+            problems.append(Problem("out_of_range", f"A whole number from 1 to {INT32_MAX}.", key))
+    for key, top in (
+        ("return_window_days", RETURN_WINDOW_DAYS_MAX),
+        ("auto_accept_returns_bp", BP_MAX),
+    ):
+        if not _whole(data.get(key, 0), 0, top):
             problems.append(Problem("out_of_range", f"A whole number from 0 to {top}.", key))
+    # Stored with or without a ping URL, so checked either way.
+    low, high = PING_TIMEOUT_MS
+    if not _whole(data.get("ping_timeout_ms", 1000), low, high):
+        problems.append(Problem("out_of_range", f"{low} to {high} ms.", "ping_timeout_ms"))
     credit = data.get("credit_limit_minor")
-    if credit is not None and (not isinstance(credit, int) or credit < 0):
-        problems.append(
-            Problem("invalid_amount", "Whole minor units, 0 or more.", "credit_limit_minor")
-        )
+    if credit is not None and not _whole(credit, 0, MINOR_MAX):
+        problems.append(Problem("invalid_amount", AMOUNT_MESSAGE, "credit_limit_minor"))
     try:
         zoneinfo.ZoneInfo(str(data.get("timezone", "UTC")))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -447,9 +459,12 @@ def buyer_cap_set(
     problems = []
     if period not in CapPeriod.values:
         problems.append(Problem("invalid_choice", "day, week or month.", "period"))
-    for key, value in (("max_leads", max_leads), ("max_spend_minor", max_spend_minor)):
-        if value is not None and (not isinstance(value, int) or value < 0):
-            problems.append(Problem("out_of_range", "A whole number, 0 or more.", key))
+    for key, value, top in (
+        ("max_leads", max_leads, INT32_MAX),
+        ("max_spend_minor", max_spend_minor, MINOR_MAX),
+    ):
+        if value is not None and not _whole(value, 0, top):
+            problems.append(Problem("out_of_range", f"A whole number from 0 to {top}.", key))
     if max_leads is None and max_spend_minor is None:
         problems.append(Problem("required", "Cap leads, spend or both.", None))
     if problems:

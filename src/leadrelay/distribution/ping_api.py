@@ -10,6 +10,7 @@ from ninja import Field, Router, Schema
 
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
+from leadrelay.core.bounds import Id
 from leadrelay.core.money import money_decimal
 from leadrelay.distribution.inbound import inbound_ping
 from leadrelay.leads.api import visitor_ip
@@ -19,7 +20,7 @@ router = Router(tags=["leads"])
 
 
 class PingIn(Schema):
-    offer_id: int = Field(..., ge=1, examples=[1])
+    offer_id: Id = Field(..., examples=[1])
     fields: dict[str, Any] = Field(
         ...,
         description="The lead's non-personal fields (no name, email, phone, address or birth "

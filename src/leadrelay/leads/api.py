@@ -9,6 +9,7 @@ from ninja.responses import Status
 
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
+from leadrelay.core.bounds import Id
 from leadrelay.core.errors import Invalid, Problem
 from leadrelay.leads.consent import Consent
 from leadrelay.leads.idempotency import idempotent, request_fingerprint
@@ -104,6 +105,6 @@ def lead_post(request: HttpRequest, payload: LeadIn) -> Any:
 
 
 @router.get("/leads/{lead_id}", auth=any_key_auth, response={200: LeadOut, 404: ErrorOut})
-def lead_read(request: HttpRequest, lead_id: int) -> LeadOut:
+def lead_read(request: HttpRequest, lead_id: Id) -> LeadOut:
     api_key = request_api_key(request)
     return _out(lead_get(organization=api_key.organization, lead_id=lead_id))

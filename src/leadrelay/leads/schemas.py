@@ -1,21 +1,22 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from ninja import Field, Schema
+
+from leadrelay.core.bounds import Id, Instant
 
 
 class ConsentIn(Schema):
     text: str = Field(..., max_length=5000, description="The disclosure the visitor agreed to.")
     page_url: str = Field("", max_length=2000, description="The page the form was on.")
-    given_at: datetime | None = Field(None, description="When; defaults to the post's time.")
+    given_at: Instant | None = Field(None, description="When; defaults to the post's time.")
     trustedform_cert_url: str = Field("", max_length=200)
     jornaya_leadid: str = Field("", max_length=64)
 
 
 class LeadIn(Schema):
-    offer_id: int = Field(..., ge=1, examples=[1])
+    offer_id: Id = Field(..., examples=[1])
     click_id: str | None = Field(
         None, max_length=1100, description="The click id the landing page received."
     )

@@ -11,6 +11,7 @@ from ninja.responses import Status
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import Organization, OrganizationKind
 from leadrelay.accounts.selectors import advertiser_acted_for
+from leadrelay.core.bounds import Id
 from leadrelay.core.errors import NotFound
 from leadrelay.leads.schemas import ErrorOut
 from leadrelay.leads.services import offer_rules_dry_run, offer_rules_set
@@ -62,7 +63,7 @@ def offers_list(request: HttpRequest) -> list[OfferOut]:
 
 
 @router.get("/offers/{offer_id}", auth=any_key, response={200: OfferOut, 404: ErrorOut})
-def offers_read(request: HttpRequest, offer_id: int) -> OfferOut:
+def offers_read(request: HttpRequest, offer_id: Id) -> OfferOut:
     org = request_api_key(request).organization
     return offer_out(offer_get(organization=org, offer_id=offer_id), org)
 
@@ -92,7 +93,7 @@ def offers_create(request: HttpRequest, payload: OfferIn) -> Status[OfferOut]:
     auth=affiliate_key,
     response={201: LinkOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
 )
-def links_create(request: HttpRequest, offer_id: int, payload: LinkIn) -> Status[LinkOut]:
+def links_create(request: HttpRequest, offer_id: Id, payload: LinkIn) -> Status[LinkOut]:
     """Get a tracking link for an offer (applies for access on public offers automatically)."""
     org = request_api_key(request).organization
     offer = offer_get(organization=org, offer_id=offer_id)
@@ -140,7 +141,7 @@ def _own_offer(request: HttpRequest, offer_id: int) -> Offer:
     auth=manager_key,
     response={200: DryRunOut, 404: ErrorOut, 422: ErrorOut},
 )
-def rules_dry_run(request: HttpRequest, offer_id: int, payload: RulesIn) -> DryRunOut:
+def rules_dry_run(request: HttpRequest, offer_id: Id, payload: RulesIn) -> DryRunOut:
     """What these rules would have decided for the offer's last leads. Saves nothing."""
     result = offer_rules_dry_run(
         offer=_own_offer(request, offer_id), rules=payload.rules, last=payload.last
@@ -153,7 +154,7 @@ def rules_dry_run(request: HttpRequest, offer_id: int, payload: RulesIn) -> DryR
     auth=manager_key,
     response={200: OfferOut, 404: ErrorOut, 422: ErrorOut},
 )
-def rules_set(request: HttpRequest, offer_id: int, payload: RulesIn) -> OfferOut:
+def rules_set(request: HttpRequest, offer_id: Id, payload: RulesIn) -> OfferOut:
     """Replace the offer's qualification rules (checked against its fields first)."""
     offer = offer_rules_set(offer=_own_offer(request, offer_id), rules=payload.rules)
     return offer_out(offer, request_api_key(request).organization)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from ninja import Field, Schema
 
+from leadrelay.core.bounds import Id, MinorUnits
+
 
 class FieldIn(Schema):
     key: str = Field(..., examples=["email"])
@@ -9,14 +11,14 @@ class FieldIn(Schema):
     label: str = ""
     required: bool = False
     choices: list[str] = []
-    max_length: int = 200
+    max_length: int = Field(200, ge=1, le=5000)
     qualifying_choices: list[str] = Field(
         [], description="For a choice field: the answers that qualify; others are rejected."
     )
 
 
 class OfferIn(Schema):
-    advertiser_id: int | None = Field(
+    advertiser_id: Id | None = Field(
         None, description="Network keys only: the advertiser the offer belongs to."
     )
     name: str = Field(..., max_length=200)
@@ -26,8 +28,12 @@ class OfferIn(Schema):
     payout_model: str = Field("cpl", description="cpl now; cpc, cpa, revshare are booked later.")
     consent_text: str = Field("", max_length=5000)
     currency: str = Field("USD", examples=["USD"])
-    revenue_minor: int = Field(..., examples=[2500], description="Advertiser pays, minor units.")
-    payout_minor: int = Field(..., examples=[1800], description="Affiliate earns, minor units.")
+    revenue_minor: MinorUnits = Field(
+        ..., examples=[2500], description="Advertiser pays, minor units."
+    )
+    payout_minor: MinorUnits = Field(
+        ..., examples=[1800], description="Affiliate earns, minor units."
+    )
     visibility: str = "approval"
     review_mode: str = "auto_approve"
     landing_url: str = Field(..., examples=["https://lp.example.com/?cid={click_id}&s={sub1}"])
@@ -41,7 +47,7 @@ class OfferIn(Schema):
     schedule: dict[str, list[list[str]]] = Field(
         {}, examples=[{"mon": [["09:00", "17:30"]], "tue": [["09:00", "17:30"]]}]
     )
-    fallback_offer_id: int | None = None
+    fallback_offer_id: Id | None = None
     fallback_url: str = ""
     fields: list[FieldIn] = []
 

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from leadrelay.accounts.models import Organization, OrganizationKind, User
+from leadrelay.core.bounds import MINOR_MAX
 from leadrelay.core.errors import Conflict, Invalid, NotFound, Problem
 from leadrelay.core.money import currency_is_valid
 from leadrelay.offers.macros import deeplink_domains_problems, landing_url_problems
@@ -197,8 +198,8 @@ def _validate_offer(
     if not currency_is_valid(currency):
         problems.append(Problem("invalid_currency", "Use an ISO 4217 code.", "currency"))
     for key, value in (("revenue_minor", revenue_minor), ("payout_minor", payout_minor)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            problems.append(Problem("invalid_amount", "A whole number of minor units, ≥ 0.", key))
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MINOR_MAX:
+            problems.append(Problem("invalid_amount", f"Whole minor units, 0 to {MINOR_MAX}.", key))
     for message in landing_url_problems(landing_url):
         problems.append(Problem("invalid_landing_url", message, "landing_url"))
     if default_region not in phonenumbers.SUPPORTED_REGIONS:

@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 
 from leadrelay.accounts.models import Organization, OrganizationKind
+from leadrelay.core.bounds import IdsChoiceField
 from leadrelay.core.errors import Problem
 from leadrelay.core.money import currency_exponent, money_parse
 from leadrelay.core.text import data_problems
@@ -70,7 +71,7 @@ class BuyerForm(forms.Form):
     advertiser = forms.ModelChoiceField(queryset=Organization.objects.none())
     name = forms.CharField(max_length=200)
     vertical = forms.ChoiceField(choices=Vertical.choices)
-    offers = forms.ModelMultipleChoiceField(
+    offers = IdsChoiceField(
         queryset=offers_sold_to_buyers(),
         required=False,
         help_text="None: every offer of the vertical.",

@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from leadrelay.accounts.models import Membership, Organization, OrganizationKind, Role
+from leadrelay.core.bounds import id_parse
 from leadrelay.core.errors import DomainError, Invalid, NotFound
 from leadrelay.core.money import money_parse
 from leadrelay.distribution.buyers import (
@@ -81,11 +82,12 @@ def buyer_detail(request: HttpRequest, membership: Membership, buyer_id: int) ->
         elif request.POST.get("pause"):
             buyer_status_set(buyer=buyer, by=membership.organization, status=BuyerStatus.PAUSED)
             messages.success(request, f"{buyer.name} is paused: it is sent nothing.")
-        elif (delivery_id := request.POST.get("resend", "")).isdigit():
-            if not buyer.deliveries.filter(pk=int(delivery_id)).exists():
+        elif "resend" in request.POST:
+            delivery_id = id_parse(request.POST["resend"])
+            if delivery_id is None or not buyer.deliveries.filter(pk=delivery_id).exists():
                 raise Http404
             try:
-                delivery_resend(delivery_id=int(delivery_id))
+                delivery_resend(delivery_id=delivery_id)
                 messages.success(request, f"Delivery {delivery_id} is sent again.")
             except DomainError as exc:
                 _refused(request, exc)
@@ -246,12 +248,12 @@ def buyer_secrets(request: HttpRequest, membership: Membership, buyer_id: int) -
 def buyer_return_file(request: HttpRequest, membership: Membership, buyer_id: int) -> HttpResponse:
     """The advertiser returns a lead one of its buyers was delivered."""
     buyer = _buyer_or_404(membership, buyer_id)
-    lead_id = request.POST.get("lead", "")
-    if not lead_id.isdigit() or not buyer.deliveries.filter(lead_id=int(lead_id)).exists():
+    lead_id = id_parse(request.POST.get("lead", ""))
+    if lead_id is None or not buyer.deliveries.filter(lead_id=lead_id).exists():
         raise Http404
     try:
         returned = buyer_return_request(
-            lead_id=int(lead_id), by=buyer.advertiser, reason=request.POST.get("reason", "")
+            lead_id=lead_id, by=buyer.advertiser, reason=request.POST.get("reason", "")
         )
     except DomainError as exc:
         _refused(request, exc)

@@ -1,22 +1,11 @@
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 
 from django import forms
 
 from leadrelay.core.errors import Problem
 from leadrelay.tracking.models import SUB_MAX_LENGTH
-
-
-class DateRangeForm(forms.Form):
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-
-    def range(self) -> tuple[dt.date | None, dt.date | None]:
-        if not self.is_valid():
-            return None, None
-        return self.cleaned_data.get("start"), self.cleaned_data.get("end")
 
 
 class LinkForm(forms.Form):

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from leadrelay.accounts.models import Membership, Organization, OrganizationKind
+from leadrelay.core.bounds import DATE_MAX, DATE_MIN, DayField, id_parse
 from leadrelay.core.errors import DomainError
 from leadrelay.core.money import currency_is_valid, money_parse
 from leadrelay.leads.returns import lead_return, lead_reverse
@@ -170,13 +171,18 @@ def payout_runs(request: HttpRequest, membership: Membership) -> HttpResponse:
     if request.method == "POST":
         try:
             day = dt.date.fromisoformat(request.POST.get("period_end", ""))
+            if not DATE_MIN <= day <= DATE_MAX:
+                raise ValueError(day)
             run = payout_run_create(
                 period_end=min(_end_of_day(day), timezone.now()), staff=portal_user(request)
             )
             messages.success(request, f"Payout run {run.pk}: {run.lines.count()} line(s).")
             return redirect("portal-payout-run", run_id=run.pk)
         except ValueError:
-            messages.error(request, "Refused: give the period's last day as YYYY-MM-DD.")
+            messages.error(
+                request,
+                f"Refused: give the period's last day as YYYY-MM-DD, {DATE_MIN} to {DATE_MAX}.",
+            )
         except DomainError as exc:
             _refused(request, exc)
         return redirect("portal-payout-runs")
@@ -194,11 +200,11 @@ def payout_run(request: HttpRequest, membership: Membership, run_id: int) -> Htt
         raise Http404
     if request.method == "POST":
         reference = request.POST.get("reference", "")
-        line_id = request.POST.get("line", "")
+        line_id = id_parse(request.POST.get("line", ""))
         try:
-            if line_id.isdigit() and run.lines.filter(pk=int(line_id)).exists():
+            if line_id is not None and run.lines.filter(pk=line_id).exists():
                 payout_line_mark_paid(
-                    line_id=int(line_id), reference=reference, staff=portal_user(request)
+                    line_id=line_id, reference=reference, staff=portal_user(request)
                 )
             else:
                 payout_run_mark_paid(run_id=run.pk, reference=reference, staff=portal_user(request))
@@ -249,8 +255,8 @@ class InvoiceForm(forms.Form):
         queryset=Organization.objects.filter(kind=OrganizationKind.ADVERTISER)
     )
     currency = forms.CharField(max_length=3, initial="USD")
-    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive.")
+    start = DayField()
+    end = DayField(help_text="Inclusive.")
 
 
 @portal_view(NETWORK, ADVERTISER)

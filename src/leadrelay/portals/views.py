@@ -17,6 +17,8 @@ from leadrelay.accounts.selectors import (
     memberships_for_user,
 )
 from leadrelay.accounts.services import api_key_create, api_key_revoke
+from leadrelay.core.bounds import id_parse
+from leadrelay.core.dateranges import DateRangeForm
 from leadrelay.core.errors import DomainError, NotFound
 from leadrelay.leads.models import LeadStatus
 from leadrelay.leads.selectors import leads_awaiting_review, leads_visible_to
@@ -31,8 +33,7 @@ from leadrelay.offers.selectors import (
 )
 from leadrelay.offers.services import offer_access_decide, offer_access_request, offer_payout_for
 from leadrelay.portals.access import portal_user, portal_view
-from leadrelay.portals.forms import ApiKeyForm, DateRangeForm, LinkForm, ReviewForm
-from leadrelay.reporting.api import report_range
+from leadrelay.portals.forms import ApiKeyForm, LinkForm, ReviewForm
 from leadrelay.reporting.charts import dashboard_charts
 from leadrelay.reporting.metrics import DEFINITIONS
 from leadrelay.reporting.selectors import dashboard_report
@@ -55,11 +56,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @portal_view()
 def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = DateRangeForm(request.GET or None)
-    try:
-        start, end = report_range(*form.range())
-    except DomainError as exc:
-        messages.error(request, exc.problems[0].message if exc.problems else exc.message)
-        start, end = report_range(None, None)
+    start, end = form.period()
     organization = membership.organization
     report = dashboard_report(organization=organization, start=start, end=end)
     return render(
@@ -77,6 +74,7 @@ def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
             if organization.kind == NETWORK
             else 0,
         },
+        status=422 if form.errors else 200,  # the default period is shown, with the errors
     )
 
 
@@ -229,7 +227,7 @@ def lead_review(
     # A row's own button names its lead in the URL; the bulk buttons take the ticked ones.
     asked = {lead_id} if lead_id is not None else set()
     if lead_id is None:
-        asked = {int(i) for i in request.POST.getlist("lead") if i.isdigit()}
+        asked = {n for i in request.POST.getlist("lead") if (n := id_parse(i)) is not None}
     allowed = list(
         leads_awaiting_review(organization=membership.organization)
         .filter(pk__in=asked)
@@ -271,9 +269,12 @@ def api_keys(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     if request.method == "POST":
         if request.POST.get("revoke"):
+            key_id = id_parse(request.POST["revoke"])
+            if key_id is None:
+                raise Http404
             try:
-                api_key_revoke(organization=organization, api_key_id=int(request.POST["revoke"]))
-            except (DomainError, ValueError):
+                api_key_revoke(organization=organization, api_key_id=key_id)
+            except DomainError:
                 raise Http404 from None
             messages.success(request, "The key is revoked.")
             return redirect("portal-api-keys")

@@ -6,6 +6,7 @@ from ninja.responses import Status
 
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
+from leadrelay.core.bounds import Id
 from leadrelay.leads.schemas import ErrorOut
 from leadrelay.offers.selectors import offer_get
 from leadrelay.postbacks.models import AffiliatePostback
@@ -65,7 +66,7 @@ def postback_deliveries_list(request: HttpRequest) -> list[PostbackDeliveryOut]:
 
 
 @router.delete("/postbacks/{postback_id}", auth=affiliate_key, response={204: None, 404: ErrorOut})
-def postbacks_delete(request: HttpRequest, postback_id: int) -> Status[None]:
+def postbacks_delete(request: HttpRequest, postback_id: Id) -> Status[None]:
     """Delete a postback. Its past calls stay in the log; pending ones are not sent."""
     affiliate = request_api_key(request).organization
     affiliate_postback_delete(affiliate=affiliate, postback_id=postback_id)

@@ -4,6 +4,8 @@ from datetime import datetime
 
 from ninja import Field, Schema
 
+from leadrelay.core.bounds import Id
+
 
 class PostbackIn(Schema):
     event: str = Field(
@@ -20,7 +22,7 @@ class PostbackIn(Schema):
             "{status}; values are URL-encoded. The host is fixed."
         ),
     )
-    offer_id: int | None = Field(None, ge=1, description="One offer; leave out for all offers.")
+    offer_id: Id | None = Field(None, description="One offer; leave out for all offers.")
 
 
 class PostbackOut(Schema):

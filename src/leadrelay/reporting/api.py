@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja import Field, Router, Schema
 
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
-from leadrelay.core.errors import Invalid, Problem
+from leadrelay.core.bounds import ID_MAX, Day, Id
+from leadrelay.core.dateranges import date_range_resolve
 from leadrelay.leads.schemas import ErrorOut
 from leadrelay.reporting.attribution import attribution_comparison
 from leadrelay.reporting.metrics import MetricRow
@@ -17,7 +18,10 @@ from leadrelay.reporting.selectors import Report, dashboard_report
 from leadrelay.reporting.tables import MAX_ROWS, TableQuery, Visibility, report_table
 
 router = Router(tags=["reports"])
-MAX_DAYS = 366
+# Rollups keep leads without an affiliate (Direct) under affiliate 0.
+AffiliateFilter = Annotated[
+    int, Field(ge=0, le=ID_MAX, description="An affiliate's id; 0: leads without one (Direct).")
+]
 
 
 class MoneyOut(Schema):
@@ -71,24 +75,13 @@ def _row(metric: MetricRow, report: Report) -> RowOut:
     )
 
 
-def report_range(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
-    """The requested days, defaulting to the last 30 days (UTC) and bounded to a year."""
-    end = end or timezone.now().date()
-    start = start or end - dt.timedelta(days=29)
-    if start > end:
-        raise Invalid([Problem("invalid_range", "start is after end.", "start")])
-    if (end - start).days >= MAX_DAYS:
-        raise Invalid([Problem("range_too_long", f"At most {MAX_DAYS} days.", "start")])
-    return start, end
-
-
 @router.get("/reports/summary", auth=ApiKeyAuth(), response=ReportOut)
 def reports_summary(
-    request: HttpRequest, start: dt.date | None = None, end: dt.date | None = None
+    request: HttpRequest, start: Day | None = None, end: Day | None = None
 ) -> ReportOut:
     """Clicks, leads, decisions and money for your organization, with breakdowns."""
     org = request_api_key(request).organization
-    start, end = report_range(start, end)
+    start, end = date_range_resolve(start, end)
     report = dashboard_report(organization=org, start=start, end=end)
     return ReportOut(
         start=report.start,
@@ -184,19 +177,19 @@ def group_by_parse(text: str) -> tuple[str, ...]:
 @router.get("/reports", auth=ApiKeyAuth(), response={200: TableOut, 401: ErrorOut, 422: ErrorOut})
 def reports_table(
     request: HttpRequest,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
+    start: Day | None = None,
+    end: Day | None = None,
     group_by: str = "day",
     tz: str = "UTC",
-    offer_id: int | None = None,
-    affiliate_id: int | None = None,
+    offer_id: Id | None = None,
+    affiliate_id: AffiliateFilter | None = None,
 ) -> TableOut:
     """Any report table, as on the Reports page and in its exports: `group_by` is a
     comma-separated list of day, offer, affiliate and at most one of sub1…sub5, country,
     device, variant, reason (those your role may use); days are `tz`'s. Numbers you may
     not see are null; rows are only your organization's."""
     organization = request_api_key(request).organization
-    start, end = report_range(start, end)
+    start, end = date_range_resolve(start, end)
     query = TableQuery(
         start=start,
         end=end,
@@ -241,10 +234,10 @@ class AttributionOut(Schema):
     response=AttributionOut,
 )
 def reports_attribution(
-    request: HttpRequest, start: dt.date | None = None, end: dt.date | None = None
+    request: HttpRequest, start: Day | None = None, end: Day | None = None
 ) -> AttributionOut:
     """Last-click, first-click, linear and time-decay credit per affiliate, compared."""
-    start, end = report_range(start, end)
+    start, end = date_range_resolve(start, end)
     report = attribution_comparison(
         organization=request_api_key(request).organization, start=start, end=end
     )
@@ -303,12 +296,12 @@ def _quality_row(row: QualityRow) -> QualityRowOut:
 @router.get("/reports/quality", auth=ApiKeyAuth(), response=QualityOut)
 def reports_quality(
     request: HttpRequest,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
+    start: Day | None = None,
+    end: Day | None = None,
     group_by: str = "affiliate",
 ) -> QualityOut:
     """Leads accepted and refused, by reason, per affiliate or per affiliate and sub id."""
-    start, end = report_range(start, end)
+    start, end = date_range_resolve(start, end)
     report = lead_quality_report(
         organization=request_api_key(request).organization,
         start=start,

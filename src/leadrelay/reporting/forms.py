@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
-from leadrelay.portals.forms import DateRangeForm
+from leadrelay.core.bounds import ID_MAX
+from leadrelay.core.dateranges import DateRangeForm
 
 GROUP_LABELS = {
     "affiliate": "Affiliate",
@@ -47,7 +48,8 @@ class ReportForm(DateRangeForm):
 
     tz = forms.CharField(required=False, max_length=64, label="Time zone")
     offer = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Offer")
-    affiliate = forms.IntegerField(required=False, min_value=0, label="Affiliate")
+    # An id to type (0: leads without an affiliate), or a list to pick from (__init__).
+    affiliate = forms.IntegerField(required=False, min_value=0, max_value=ID_MAX, label="Affiliate")
     currency = forms.CharField(required=False, max_length=3, label="Currency")
     metric = forms.CharField(required=False, max_length=32, label="Chart")
 

@@ -5,7 +5,7 @@ Leads are counted by the UTC day they arrived. Accepted means approved or waitin
 for review; refused means rejected or duplicate. Status counts are aggregated in
 the database. Reasons and signals are JSON lists, which SQLite and PostgreSQL
 can't group portably, so they are tallied here in Python over a `values_list`
-of the period's leads; the period is bounded (reporting.api.report_range allows
+of the period's leads; the period is bounded (core.dateranges.date_range_resolve allows
 at most a year) and rollups replace this scan when reporting grows (ROADMAP 6).
 
 Refusal reasons count refused leads only: an accepted lead can carry reasons

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -110,7 +111,7 @@ class _Row:
 def table_problems(organization: Organization, query: TableQuery) -> list[Problem]:
     allowed = visibility_for(organization).groups
     problems = []
-    if query.start > query.end:  # the length is for callers to bound (api.report_range)
+    if query.start > query.end:  # the length is for callers to bound (date_range_resolve)
         problems.append(Problem("invalid_range", "start is after end.", "start"))
     unknown = [g for g in query.group_by if g not in allowed]
     if unknown:
@@ -275,18 +276,23 @@ def _whole_read(
         mapped = [(h, d, sign) for h, kind, d, sign in plan if kind == dim]
         if not mapped:
             continue
-        lists.append(f"m{n}(h, d, s) AS (VALUES {', '.join(['(%s, %s, %s)'] * len(mapped))})")
-        for hour, day, sign in mapped:
-            params += [ops.adapt_datetimefield_value(hour), ops.adapt_datefield_value(day), sign]
         # One join per kind of cell, its dim a constant: the planner then looks each plan
         # row's hour up in the index made for it (rollup_day, rollup_whole_hour).
         cells = _query_cells(organization, query).filter(dim=dim)
-        sql, found = cells.values("hour", "offer_id", "affiliate_id", "currency",
-                                  *COLUMNS).query.sql_with_params()  # fmt: skip
+        try:
+            sql, found = cells.values("hour", "offer_id", "affiliate_id", "currency",
+                                      *COLUMNS).query.sql_with_params()  # fmt: skip
+        except EmptyResultSet:  # a filter no row can pass (Django says so instead of SQL)
+            continue
+        lists.append(f"m{n}(h, d, s) AS (VALUES {', '.join(['(%s, %s, %s)'] * len(mapped))})")
+        for hour, day, sign in mapped:
+            params += [ops.adapt_datetimefield_value(hour), ops.adapt_datefield_value(day), sign]
         branches.append(
             f"SELECT m{n}.d AS d, m{n}.s AS s, c.* FROM ({sql}) c JOIN m{n} ON c.hour = m{n}.h"  # noqa: S608
         )
         branch_params += found
+    if not branches:
+        return [], MetricRow(key="total", label="Total"), 0
     params += branch_params
     pg = connection.vendor == "postgresql"
     # PostgreSQL adds bigints up as numeric; doubles are exact for integers below 2**53 (90

@@ -7,11 +7,10 @@ from django.shortcuts import render
 from django.utils.safestring import SafeString
 
 from leadrelay.accounts.models import Membership, Organization, OrganizationKind
-from leadrelay.core.errors import DomainError, Invalid, Problem
+from leadrelay.core.dateranges import DateRangeForm, date_range_resolve
+from leadrelay.core.errors import Invalid, Problem
 from leadrelay.offers.selectors import offers_visible_to
 from leadrelay.portals.access import portal_view
-from leadrelay.portals.forms import DateRangeForm
-from leadrelay.reporting.api import report_range
 from leadrelay.reporting.attribution import MODELS, attribution_comparison, credit_format
 from leadrelay.reporting.charts import bar_chart, day_points, line_chart, top_points
 from leadrelay.reporting.exports import (
@@ -35,35 +34,34 @@ from leadrelay.reporting.tables import (
 )
 
 
+def _status(form: DateRangeForm) -> int:
+    # A page whose filter is refused shows the default period, with the form's errors.
+    return 422 if form.errors else 200
+
+
 @portal_view(OrganizationKind.NETWORK, OrganizationKind.ADVERTISER)
 def attribution(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = DateRangeForm(request.GET or None)
-    try:
-        start, end = report_range(*form.range())
-    except DomainError:
-        start, end = report_range(None, None)
+    start, end = form.period()
     report = attribution_comparison(organization=membership.organization, start=start, end=end)
     rows = [
         {"label": r.label, "values": [credit_format(r.credit_bp[m]) for m in MODELS]}
         for r in report.rows
     ]
-    return render(
-        request, "reporting/attribution.html", {"form": form, "report": report, "rows": rows}
-    )
+    context = {"form": form, "report": report, "rows": rows}
+    return render(request, "reporting/attribution.html", context, status=_status(form))
 
 
 @portal_view()
 def quality(request: HttpRequest, membership: Membership) -> HttpResponse:
     organization = membership.organization
     form = QualityForm(request.GET or None, groupings=groupings_for(organization))
-    try:
-        start, end = report_range(*form.range())
-    except DomainError:
-        start, end = report_range(None, None)
+    start, end = form.period()
     report = lead_quality_report(
         organization=organization, start=start, end=end, group_by=form.grouping()
     )
-    return render(request, "reporting/quality.html", {"form": form, "report": report})
+    context = {"form": form, "report": report}
+    return render(request, "reporting/quality.html", context, status=_status(form))
 
 
 @dataclass
@@ -96,7 +94,7 @@ def _report(request: HttpRequest, organization: Organization) -> _Report:
     if form.data and not form.is_valid():
         return report
     try:
-        start, end = report_range(*form.range())
+        start, end = date_range_resolve(*form.range())
         affiliate = form.value("affiliate")
         query = TableQuery(
             start=start,
