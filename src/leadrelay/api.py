@@ -13,6 +13,7 @@ from ninja.openapi.schema import OpenAPISchema
 from leadrelay import __version__
 from leadrelay.core.errors import DomainError
 from leadrelay.core.ratelimit import TooManyRequests
+from leadrelay.core.schemas import ErrorOut
 from leadrelay.distribution.api import router as returns_router
 from leadrelay.distribution.ping_api import router as ping_router
 from leadrelay.leads.api import router as leads_router
@@ -49,8 +50,6 @@ class Api(NinjaAPI):
 
 
 def _error_components() -> dict[str, Any]:
-    from leadrelay.leads.schemas import ErrorOut
-
     out = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
     definitions = out.pop("$defs", {})
     return {**definitions, "ErrorOut": out}

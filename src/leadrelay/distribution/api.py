@@ -19,6 +19,7 @@ from leadrelay.accounts.models import OrganizationKind
 from leadrelay.accounts.selectors import advertiser_acted_for
 from leadrelay.core.bounds import ID_MAX, Id, MinorUnits, PositiveCount
 from leadrelay.core.errors import Invalid, Problem
+from leadrelay.core.schemas import ErrorOut
 from leadrelay.distribution.buyers import (
     BP_MAX,
     PING_TIMEOUT_MS,
@@ -36,7 +37,6 @@ from leadrelay.distribution.returns import buyer_return_request
 from leadrelay.distribution.selectors import buyer_get, buyers_visible_to, offers_sold_to_buyers
 from leadrelay.leads.models import Lead
 from leadrelay.leads.returns import lead_return
-from leadrelay.leads.schemas import ErrorOut
 
 router = Router(tags=["returns"])
 # The delivery id a pull buyer fetched last; 0 from the start.

@@ -12,9 +12,9 @@ from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
 from leadrelay.core.bounds import Id
 from leadrelay.core.money import money_decimal
+from leadrelay.core.schemas import ErrorOut
 from leadrelay.distribution.inbound import inbound_ping
 from leadrelay.leads.api import visitor_ip
-from leadrelay.leads.schemas import ErrorOut
 
 router = Router(tags=["leads"])
 

@@ -11,10 +11,11 @@ from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
 from leadrelay.core.bounds import Id
 from leadrelay.core.errors import Invalid, Problem
+from leadrelay.core.schemas import ErrorOut
 from leadrelay.leads.consent import Consent
 from leadrelay.leads.idempotency import idempotent, request_fingerprint
 from leadrelay.leads.models import Lead, LeadSource
-from leadrelay.leads.schemas import ErrorOut, LeadIn, LeadOut
+from leadrelay.leads.schemas import LeadIn, LeadOut
 from leadrelay.leads.selectors import lead_get
 from leadrelay.leads.services import LeadOrigin, lead_intake
 

@@ -50,15 +50,3 @@ class LeadOut(Schema):
     reasons: list[str] = Field(..., examples=[[]])
     click_id: str
     created_at: str
-
-
-class ProblemOut(Schema):
-    code: str
-    message: str
-    field: str | None
-
-
-class ErrorOut(Schema):
-    code: str
-    message: str
-    errors: list[ProblemOut]

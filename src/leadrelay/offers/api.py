@@ -13,7 +13,7 @@ from leadrelay.accounts.models import Organization, OrganizationKind
 from leadrelay.accounts.selectors import advertiser_acted_for
 from leadrelay.core.bounds import Id
 from leadrelay.core.errors import NotFound
-from leadrelay.leads.schemas import ErrorOut
+from leadrelay.core.schemas import ErrorOut
 from leadrelay.leads.services import offer_rules_dry_run, offer_rules_set
 from leadrelay.offers.models import Offer
 from leadrelay.offers.schemas import FieldOut, LinkIn, LinkOut, OfferIn, OfferOut

@@ -7,7 +7,7 @@ from ninja.responses import Status
 from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
 from leadrelay.core.bounds import Id
-from leadrelay.leads.schemas import ErrorOut
+from leadrelay.core.schemas import ErrorOut
 from leadrelay.offers.selectors import offer_get
 from leadrelay.postbacks.models import AffiliatePostback
 from leadrelay.postbacks.schemas import PostbackDeliveryOut, PostbackIn, PostbackOut

@@ -10,7 +10,7 @@ from leadrelay.accounts.auth import ApiKeyAuth, request_api_key
 from leadrelay.accounts.models import OrganizationKind
 from leadrelay.core.bounds import ID_MAX, Day, Id
 from leadrelay.core.dateranges import date_range_resolve
-from leadrelay.leads.schemas import ErrorOut
+from leadrelay.core.schemas import ErrorOut
 from leadrelay.reporting.attribution import attribution_comparison
 from leadrelay.reporting.metrics import MetricRow
 from leadrelay.reporting.quality import QualityRow, lead_quality_report
