@@ -60,8 +60,8 @@ class Limit:
 
 
 class Counter(Protocol):
-    def hits(self, buckets: list[tuple[str, int]]) -> list[int]:
-        """Count one request in each (bucket, ttl); the counts after it."""
+    def hit(self, bucket: str, ttl: int) -> int:
+        """Count one request in `bucket` (kept `ttl` seconds); the count after it."""
 
 
 class RedisCounter:
@@ -70,20 +70,17 @@ class RedisCounter:
 
         self.client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
-    def hits(self, buckets: list[tuple[str, int]]) -> list[int]:
+    def hit(self, bucket: str, ttl: int) -> int:
         pipe = self.client.pipeline()
-        for bucket, ttl in buckets:
-            pipe.incr(bucket)
-            pipe.expire(bucket, ttl, nx=True)
-        return [int(count) for count in pipe.execute()[::2]]  # one round trip, no database
+        pipe.incr(bucket)
+        pipe.expire(bucket, ttl, nx=True)
+        count, _ = pipe.execute()  # one round trip, no database
+        return int(count)
 
 
 class DatabaseCounter:
-    def hits(self, buckets: list[tuple[str, int]]) -> list[int]:
-        with transaction.atomic():
-            return [self._hit(bucket, ttl) for bucket, ttl in buckets]
-
-    def _hit(self, bucket: str, ttl: int) -> int:
+    @transaction.atomic
+    def hit(self, bucket: str, ttl: int) -> int:
         updated = RateCounter.objects.filter(bucket=bucket).update(count=F("count") + 1)
         if not updated:
             try:
@@ -103,34 +100,23 @@ def _counter(redis_url: str) -> Counter:
 
 
 def rate_limit_check(*, name: str, key: str, what: str) -> None:
-    """Count one request for `key` under limit `name`; raise TooManyRequests past it."""
-    rate_limits_check([(name, key, what)])
-
-
-def rate_limits_check(checks: list[tuple[str, str, str]]) -> None:
-    """Count one request under each (limit name, key, what) at once; raise for the first
-    that is past its limit. On the database, one transaction for all of them."""
-    now = time.time()
-    due = []
-    for name, key, what in checks:
-        configured = settings.LEADRELAY_RATE_LIMITS.get(name)
-        if configured and key:
-            limit = Limit(*configured)
-            window = int(now // limit.seconds)
-            due.append((f"rl:{name}:{key}:{window}", limit, window, name, what))
-    if not due:
+    """Count one request for `key` under limit `name`; raise TooManyRequests past it.
+    Nothing is counted for a limit that is not configured or an empty key."""
+    configured = settings.LEADRELAY_RATE_LIMITS.get(name)
+    if not configured or not key:
         return
-    counter = _counter(settings.REDIS_URL)
+    limit = Limit(*configured)
+    now = time.time()
+    window = int(now // limit.seconds)
     try:
-        counts = counter.hits([(bucket, limit.seconds + 1) for bucket, limit, *_ in due])
+        count = _counter(settings.REDIS_URL).hit(f"rl:{name}:{key}:{window}", limit.seconds + 1)
     except RedisError:
         # Losing a lead to a limiter outage is worse than letting a burst through.
         log.warning("rate limits not counted: Redis is unavailable", exc_info=True)
         return
-    for count, (_, limit, window, _, what) in zip(counts, due, strict=True):
-        if count > limit.requests:
-            retry_after = max(1, int((window + 1) * limit.seconds - now + 0.999))
-            raise TooManyRequests(retry_after, what)
+    if count > limit.requests:
+        retry_after = max(1, int((window + 1) * limit.seconds - now + 0.999))
+        raise TooManyRequests(retry_after, what)
 
 
 def rate_counters_prune() -> int:

@@ -20,7 +20,6 @@ from leadrelay.leads.selectors import lead_get
 from leadrelay.leads.services import LeadOrigin, lead_intake
 
 router = Router(tags=["leads"])
-affiliate_auth = ApiKeyAuth(OrganizationKind.AFFILIATE)
 lead_post_auth = ApiKeyAuth(OrganizationKind.AFFILIATE, limit="lead_post_key")
 any_key_auth = ApiKeyAuth()
 
