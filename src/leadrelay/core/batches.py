@@ -63,6 +63,7 @@ KEY_MAX = SetAside._meta.get_field("key").max_length or 1200
 class BatchResult:
     written: int = 0  # rows in chunks that were written
     set_aside: int = 0
+    counted: int = 0  # batch_write_each: what the `write` calls returned, added up
 
 
 class BatchInterrupted(Exception):
@@ -122,7 +123,7 @@ def batch_write(
 def batch_write_each(
     items: Sequence[T],
     *,
-    write: Callable[[T], object],
+    write: Callable[[T], int | None],
     kind: SetAsideKind,
     key: Callable[[T], str],
     data: Callable[[T], Mapping[str, Any]],
@@ -130,14 +131,17 @@ def batch_write_each(
     """Write each of `items` on its own with `write` (one transaction an item): an item that
     fails is set aside as (`kind`, `key(item)`), an attempt more if it already was, and the
     items after it are written; then the open set-aside rows of the items written are
-    resolved. For periodic jobs whose items each move on their own (an offer's clicks
+    resolved. `write` may return what it did (1 or 0, a count of postings): the result's
+    `counted` adds them up. For periodic jobs whose items each move on their own (an offer's clicks
     booked, a held payout released), so that one item the database or the ledger refuses
     is tried again on every run without holding back the others. Raises BatchInterrupted
     when the database doesn't answer (nothing is resolved then: the next run does it)."""
     written: list[str] = []
+    counted = 0
 
     def one(part: list[T]) -> None:
-        write(part[0])
+        nonlocal counted
+        counted += write(part[0]) or 0
         written.append(key(part[0]))
 
     def failed(item: T, error: Exception) -> None:
@@ -145,6 +149,7 @@ def batch_write_each(
 
     result = batch_write(items, write=one, set_aside=failed, chunk=1)
     set_aside_resolve(kind=kind, keys=written)
+    result.counted = counted
     return result
 
 

@@ -43,16 +43,13 @@ def leads_hold_release(*, now: datetime | None = None, limit: int = 5000) -> int
     ids = [*due.values_list("pk", flat=True)[:limit]]
     # Set aside by an earlier run, still due or not: visited so that their rows resolve.
     ids = list(dict.fromkeys([*ids, *set_aside_open_ids(kind=SetAsideKind.LEAD_HOLD)]))
-    released = 0
-
-    def release(lead_id: int) -> None:
-        nonlocal released
-        released += _lead_hold_release(lead_id, now)
-
-    batch_write_each(
-        ids, write=release, kind=SetAsideKind.LEAD_HOLD, key=_lead_key, data=_lead_data
-    )
-    return released
+    return batch_write_each(
+        ids,
+        write=lambda lead_id: _lead_hold_release(lead_id, now),
+        kind=SetAsideKind.LEAD_HOLD,
+        key=_lead_key,
+        data=_lead_data,
+    ).counted
 
 
 @transaction.atomic

@@ -132,20 +132,13 @@ def conversions_hold_release(*, now: datetime | None = None, limit: int = 5000) 
     ids = [*due.values_list("pk", flat=True)[:limit]]
     # Set aside by an earlier run, still due or not: visited so that their rows resolve.
     ids = list(dict.fromkeys([*ids, *set_aside_open_ids(kind=SetAsideKind.CONVERSION_HOLD)]))
-    released = 0
-
-    def release(conversion_id: int) -> None:
-        nonlocal released
-        released += _conversion_hold_release(conversion_id, now)
-
-    batch_write_each(
+    return batch_write_each(
         ids,
-        write=release,
+        write=lambda conversion_id: _conversion_hold_release(conversion_id, now),
         kind=SetAsideKind.CONVERSION_HOLD,
         key=_conversion_key,
         data=_conversion_data,
-    )
-    return released
+    ).counted
 
 
 @transaction.atomic
@@ -218,20 +211,13 @@ def clicks_book(*, now: datetime | None = None) -> int:
         .order_by("pk")
         if offer.revenue_minor or offer.payout_minor
     ]
-    posted = 0
-
-    def book(offer: Offer) -> None:
-        nonlocal posted
-        posted += _offer_clicks_book(offer, cutoff)
-
-    batch_write_each(
+    return batch_write_each(
         offers,
-        write=book,
+        write=lambda offer: _offer_clicks_book(offer, cutoff),
         kind=SetAsideKind.CPC,
         key=_cpc_key,
         data=lambda offer: {"offer_id": offer.pk, "offer": offer.name, "closed_before": cutoff},
-    )
-    return posted
+    ).counted
 
 
 def _cpc_key(offer: Offer) -> str:

@@ -64,6 +64,7 @@ from leadrelay.core.errors import Invalid, NotFound, Problem
 from leadrelay.core.models import SetAsideKind
 from leadrelay.core.money import bp_format, money_format
 from leadrelay.core.selectors import set_aside_open_ids
+from leadrelay.core.text import text_kept
 from leadrelay.reporting.metrics import MetricRow, relative_change_bp
 from leadrelay.reporting.models import (
     ReportFrequency,
@@ -455,7 +456,7 @@ def report_send_attempt(*, send_id: int) -> bool:
             status, error = _hand_over(message)
     ReportSend.objects.filter(pk=send_id, status=ReportSendStatus.SENDING).update(
         status=status,
-        error=error.replace("\x00", "\ufffd"),  # a server's reply may hold what text can't
+        error=text_kept(error, 500),  # a server's reply may hold what text can't
         attempts=send.attempts + 1,
         sent_at=timezone.now() if status == ReportSendStatus.SENT else None,
     )
@@ -528,9 +529,11 @@ def report_summaries_send_now() -> int:
     )
     claimed: list[int] = []
 
-    def claim(subscription: ReportSubscription) -> None:
-        if (send_id := _claim_new(subscription, now)) is not None:
-            claimed.append(send_id)
+    def claim(subscription: ReportSubscription) -> int:
+        if (send_id := _claim_new(subscription, now)) is None:
+            return 0
+        claimed.append(send_id)
+        return 1
 
     batch_write_each(
         subscriptions,
